@@ -1,0 +1,74 @@
+#pragma once
+// Walking N-d strided tensors without index arithmetic at every element.
+//
+// for_each_row(shape, {&strides_out, &strides_a, ...}, f) calls
+//     f(offsets, n, inner_strides)
+// once per innermost row: `offsets[k]` is operand k's element offset at the start of the row,
+// `n` the row length and `inner_strides[k]` operand k's step along it. Dims that are laid out
+// back to back for every operand are merged first, so a contiguous tensor is one long row and
+// the kernel's SIMD loop sees it whole. A broadcast operand has stride 0 on its broadcast dims.
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/shape.h"
+
+namespace xg::kernels {
+
+template <size_t N>
+struct Coalesced {
+    Shape shape;
+    std::array<Strides, N> strides;
+};
+
+template <size_t N>
+Coalesced<N> coalesce(const Shape& shape, const std::array<const Strides*, N>& strides) {
+    Coalesced<N> c;
+    for (size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] == 1) continue;  // size-1 dims never move the offset
+        bool merge = !c.shape.empty();
+        for (size_t k = 0; k < N && merge; ++k)
+            merge = c.strides[k].back() == (*strides[k])[d] * shape[d];
+        if (merge) {
+            c.shape.back() *= shape[d];
+            for (size_t k = 0; k < N; ++k) c.strides[k].back() = (*strides[k])[d];
+        } else {
+            c.shape.push_back(shape[d]);
+            for (size_t k = 0; k < N; ++k) c.strides[k].push_back((*strides[k])[d]);
+        }
+    }
+    if (c.shape.empty()) {  // a 0-d tensor or all-ones shape: one element
+        c.shape.push_back(1);
+        for (size_t k = 0; k < N; ++k) c.strides[k].push_back(1);
+    }
+    return c;
+}
+
+template <size_t N, class F>
+void for_each_row(const Shape& shape, const std::array<const Strides*, N>& strides, F&& f) {
+    for (int64_t s : shape)
+        if (s == 0) return;
+    Coalesced<N> c = coalesce<N>(shape, strides);
+    const size_t nd = c.shape.size();
+    const int64_t n = c.shape[nd - 1];
+    std::array<int64_t, N> inner{};
+    for (size_t k = 0; k < N; ++k) inner[k] = c.strides[k][nd - 1];
+
+    std::vector<int64_t> index(nd - 1, 0);  // counter over the outer dims
+    std::array<int64_t, N> offsets{};
+    while (true) {
+        f(offsets, n, inner);
+        // Odometer increment of the outer index, updating the offsets incrementally.
+        size_t d = nd - 1;
+        while (d-- > 0) {
+            ++index[d];
+            for (size_t k = 0; k < N; ++k) offsets[k] += c.strides[k][d];
+            if (index[d] < c.shape[d]) break;
+            for (size_t k = 0; k < N; ++k) offsets[k] -= c.strides[k][d] * c.shape[d];
+            index[d] = 0;
+        }
+        if (d == static_cast<size_t>(-1)) return;
+    }
+}
+
+}  // namespace xg::kernels
