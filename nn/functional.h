@@ -47,11 +47,18 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
 // expected value is unchanged. Not training (or p = 0): the input itself.
 Tensor dropout(const Tensor& input, double p = 0.5, bool training = true, SrcLoc loc = SrcLoc::current());
 
-// ---- activations (nn/functional/activation.cpp): the fused kernels live in core ------------
-Tensor relu(const Tensor& input, SrcLoc loc = SrcLoc::current());
-Tensor gelu(const Tensor& input, const std::string& approximate = "none", SrcLoc loc = SrcLoc::current());
-Tensor softmax(const Tensor& input, int64_t dim, SrcLoc loc = SrcLoc::current());
-Tensor log_softmax(const Tensor& input, int64_t dim, SrcLoc loc = SrcLoc::current());
+// ---- activations: the very functions of core (fused kernels in core/ops/unary_ops.cpp and
+// core/ops/softmax.cpp), brought into F:: by using-declarations rather than wrapped, so that
+// F::softmax and xg::softmax are one function: an unqualified softmax(x, -1) inside this
+// namespace is not ambiguous between the two (argument-dependent lookup finds xg::softmax).
+//   relu(x)                 y = max(x, 0)
+//   gelu(x, "none"|"tanh")  y = x * Phi(x), or its tanh approximation
+//   softmax(x, dim)         y = e^x / sum(e^x) along dim
+//   log_softmax(x, dim)     y = x - log(sum(e^x)) along dim
+using xg::gelu;
+using xg::log_softmax;
+using xg::relu;
+using xg::softmax;
 
 // ---- im2col / col2im (nn/functional/fold.cpp) ----------------------------------------------
 // unfold: every kernel_size patch of the (padded) image becomes one column.

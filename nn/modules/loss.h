@@ -10,7 +10,7 @@ namespace xg::nn {
 // PyTorch's keyword arguments, for the forms that set only some of them:
 //   nn::CrossEntropyLoss loss_fn({.label_smoothing = 0.1});
 struct CrossEntropyLossOptions {
-    Tensor weight;  // optional [C] class weights (a buffer, as in PyTorch)
+    Tensor weight = {};  // optional [C] class weights (a buffer, as in PyTorch)
     int64_t ignore_index = -100;
     std::string reduction = "mean";
     double label_smoothing = 0.0;
