@@ -19,7 +19,10 @@ using xg::Tensor;
 void print_graph(const std::shared_ptr<xg::autograd::Node>& node, int depth = 0) {
     if (!node) return;
     std::cout << std::string(2 * depth, ' ') << node->name();
-    if (node->name() != "AccumulateGrad") std::cout << "   (made at " << xg::format_loc(node->loc()) << ")";
+    if (auto* acc = dynamic_cast<xg::autograd::AccumulateGrad*>(node.get()))
+        std::cout << "   (adds into " << acc->leaf()->name << ".grad)";
+    else
+        std::cout << "   (made at " << xg::format_loc(node->loc()) << ")";
     std::cout << "\n";
     for (const auto& next : node->next_functions()) print_graph(next, depth + 1);
 }
