@@ -1,0 +1,304 @@
+// F::scaled_dot_product_attention and F::multi_head_attention_forward (declared in nn/attention.h).
+//
+// Attention is composed of differentiable core ops, so there is no hand-written backward here:
+//   scores  = (q / sqrt(E)) @ k^T + mask     MatmulBackward: dL/dq = g @ k / sqrt(E), dL/dk = g^T @ q / sqrt(E)
+//   weights = softmax(scores)                SoftmaxBackward: dL/ds = w * (g - sum(g * w))
+//   output  = weights @ v                    MatmulBackward: dL/dw = g @ v^T, dL/dv = w^T @ g
+// and the engine runs those backwards in reverse. The heads are never looped over: they are one
+// more batch dim of the batched matmul, [N, H, L, Dh], made by views of the projected tensors.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "nn/attention.h"
+#include "nn/functional.h"
+
+namespace xg::nn::functional {
+
+namespace {
+
+// A mask as the float tensor added to the scores: boolean (int64) masks become 0 / -inf, additive
+// (float) masks are used as they are. Undefined stays undefined.
+Tensor to_additive(const Tensor& mask, DType dtype, const SrcLoc& loc) {
+    if (!mask.defined()) return mask;
+    if (mask.dtype() == kInt64) return additive_mask(mask, dtype, loc);
+    return mask;
+}
+
+// -inf where key j comes after query i (j > i), 0 elsewhere: the "no peeking at the future" mask.
+//   -> [L, S]
+Tensor causal_mask(int64_t L, int64_t S, DType dtype) {
+    Tensor mask = zeros({L, S}, xg::dtype(dtype));  // [L, S]
+    XG_DISPATCH_FLOAT(dtype, T, [&] {
+        T* m = mask.data_ptr<T>();
+        for (int64_t i = 0; i < L; ++i)
+            for (int64_t j = i + 1; j < S; ++j) m[i * S + j] = -std::numeric_limits<T>::infinity();
+    });
+    return mask;
+}
+
+// The checks of PyTorch's _mha_shape_check: batched (3-D) or unbatched (2-D) inputs, and masks
+// with the dims that go with them. Returns whether the input is batched.
+bool mha_shape_check(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& key_padding_mask,
+                     const Tensor& attn_mask, const SrcLoc& loc) {
+    XG_CHECK(query.defined() && key.defined() && value.defined(), loc,
+             "multi_head_attention_forward: query, key and value must all be defined tensors");
+    XG_CHECK(query.dim() == 2 || query.dim() == 3, loc,
+             "multi_head_attention_forward: query should be unbatched 2D or batched 3D tensor but received "
+                 << query.dim() << "-D query tensor of shape " << shape_str(query.shape()));
+    const bool is_batched = query.dim() == 3;
+    const int64_t want = query.dim();
+    XG_CHECK(key.dim() == want && value.dim() == want, loc,
+             "multi_head_attention_forward: for " << (is_batched ? "batched (3-D)" : "unbatched (2-D)")
+                 << " query " << shape_str(query.shape()) << ", expected key and value to be " << want
+                 << "-D but found " << key.dim() << "-D " << shape_str(key.shape()) << " and " << value.dim() << "-D "
+                 << shape_str(value.shape()));
+    if (key_padding_mask.defined())
+        XG_CHECK(key_padding_mask.dim() == want - 1, loc,
+                 "multi_head_attention_forward: for " << (is_batched ? "batched (3-D)" : "unbatched (2-D)")
+                     << " query, expected key_padding_mask to be " << want - 1 << "-D but found "
+                     << key_padding_mask.dim() << "-D " << shape_str(key_padding_mask.shape()));
+    if (attn_mask.defined())
+        XG_CHECK(attn_mask.dim() == 2 || attn_mask.dim() == 3, loc,
+                 "multi_head_attention_forward: expected attn_mask to be 2-D or 3-D but found " << attn_mask.dim()
+                     << "-D " << shape_str(attn_mask.shape()));
+    return is_batched;
+}
+
+struct QKV {
+    Tensor q, k, v;
+};
+
+// PyTorch's _in_projection_packed: q, k, v = the three row blocks of in_proj_weight applied to
+// query, key, value. When they are one tensor (self-attention) that is one product with the whole
+// [3E, E] weight and three views of its result; when key is value (encoder-decoder attention),
+// one product for q and one with the [2E, E] k/v block.
+//   q: [..., E]  k: [..., E]  v: [..., E]  w: [3E, E]  b: [3E]   ->   three [..., E]
+QKV in_projection_packed(const Tensor& q, const Tensor& k, const Tensor& v, bool q_is_k, bool k_is_v, const Tensor& w,
+                         const Tensor& b, const SrcLoc& loc) {
+    const int64_t E = q.size(-1);
+    if (k_is_v) {
+        if (q_is_k) {
+            // self-attention
+            std::vector<Tensor> qkv = linear(q, w, b, loc).chunk(3, -1, loc);  // 3 x [..., E]
+            return {qkv[0], qkv[1], qkv[2]};
+        }
+        // encoder-decoder attention
+        std::vector<Tensor> w_q_kv = w.split(std::vector<int64_t>{E, E * 2}, 0, loc);  // [E, E], [2E, E]
+        Tensor b_q, b_kv;
+        if (b.defined()) {
+            std::vector<Tensor> b_q_kv = b.split(std::vector<int64_t>{E, E * 2}, 0, loc);  // [E], [2E]
+            b_q = b_q_kv[0];
+            b_kv = b_q_kv[1];
+        }
+        std::vector<Tensor> kv = linear(k, w_q_kv[1], b_kv, loc).chunk(2, -1, loc);  // 2 x [..., E]
+        return {linear(q, w_q_kv[0], b_q, loc), kv[0], kv[1]};
+    }
+    std::vector<Tensor> w_qkv = w.chunk(3, 0, loc);  // 3 x [E, E]
+    Tensor b_q, b_k, b_v;
+    if (b.defined()) {
+        std::vector<Tensor> b_qkv = b.chunk(3, 0, loc);  // 3 x [E]
+        b_q = b_qkv[0];
+        b_k = b_qkv[1];
+        b_v = b_qkv[2];
+    }
+    return {linear(q, w_qkv[0], b_q, loc), linear(k, w_qkv[1], b_k, loc), linear(v, w_qkv[2], b_v, loc)};
+}
+
+}  // namespace
+
+Tensor additive_mask(const Tensor& mask, DType dtype, SrcLoc loc) {
+    XG_CHECK(mask.defined(), loc, "additive_mask: the mask tensor is undefined");
+    XG_CHECK(is_floating(dtype), loc, "additive_mask: the additive mask must be floating point, got " << dtype_name(dtype));
+    // PyTorch: new_attn_mask = zeros_like(attn_mask, dtype); new_attn_mask.masked_fill_(attn_mask, -inf).
+    // -inf, not a large negative number: exp(-inf) is exactly 0, so a masked key gets exactly no weight.
+    return where(mask, full({}, -std::numeric_limits<double>::infinity(), xg::dtype(dtype)),
+                 zeros({}, xg::dtype(dtype)), loc);  // [mask's shape]
+}
+
+AttentionOutput scaled_dot_product_attention_with_weights(const Tensor& query, const Tensor& key, const Tensor& value,
+                                                          const Tensor& attn_mask, double dropout_p, bool is_causal,
+                                                          SrcLoc loc) {
+    const char* op = "scaled_dot_product_attention";
+    XG_CHECK(query.defined() && key.defined() && value.defined(), loc,
+             op << ": query, key and value must all be defined tensors");
+    XG_CHECK(query.dim() >= 2 && key.dim() >= 2 && value.dim() >= 2, loc,
+             op << ": query, key and value need at least 2 dims ([..., L, E], [..., S, E], [..., S, Ev]), got "
+                << shape_str(query.shape()) << ", " << shape_str(key.shape()) << " and " << shape_str(value.shape()));
+    XG_CHECK(is_floating(query.dtype()) && query.dtype() == key.dtype() && key.dtype() == value.dtype(), loc,
+             op << ": query, key and value must have the same floating dtype, got " << dtype_name(query.dtype())
+                << ", " << dtype_name(key.dtype()) << " and " << dtype_name(value.dtype()));
+    XG_CHECK(query.size(-1) == key.size(-1), loc,
+             op << ": query " << shape_str(query.shape()) << " and key " << shape_str(key.shape())
+                << " must have the same embedding size (last dim): " << query.size(-1) << " != " << key.size(-1));
+    XG_CHECK(key.size(-2) == value.size(-2), loc,
+             op << ": key " << shape_str(key.shape()) << " and value " << shape_str(value.shape())
+                << " must have the same sequence length (dim -2): " << key.size(-2) << " != " << value.size(-2));
+    XG_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, loc,
+             op << ": dropout probability has to be between 0 and 1, but got " << dropout_p);
+    XG_CHECK(!(is_causal && attn_mask.defined()), loc,
+             op << ": pass either attn_mask or is_causal=true, not both (fold the causal mask into attn_mask)");
+    const int64_t L = query.size(-2), S = key.size(-2), E = query.size(-1);
+    if (attn_mask.defined()) {
+        const int64_t md = attn_mask.dim();
+        XG_CHECK(md >= 1 && (attn_mask.size(-1) == S || attn_mask.size(-1) == 1) &&
+                     (md < 2 || attn_mask.size(-2) == L || attn_mask.size(-2) == 1),
+                 loc,
+                 op << ": attn_mask " << shape_str(attn_mask.shape()) << " does not broadcast to the scores [..., L="
+                    << L << ", S=" << S << "] of query " << shape_str(query.shape()) << " and key "
+                    << shape_str(key.shape()));
+    }
+
+    // Scale q rather than the scores: L*E divisions instead of L*S, and PyTorch 1.13's order
+    // (q / sqrt(E), then baddbmm), so float32 results agree with PyTorch's to the last bit more
+    // often. Why sqrt(E) at all: a dot product of E unit-variance terms has variance E; dividing
+    // by sqrt(E) keeps the scores near unit variance, so the softmax does not saturate to one-hot
+    // (where its gradient vanishes) as E grows.
+    Tensor q_scaled = div(query, std::sqrt(static_cast<double>(E)), loc);        // [..., L, E]
+    Tensor attn_weight = matmul(q_scaled, key.transpose(-2, -1, loc), loc);     // [..., L, S]
+    Tensor mask = is_causal ? causal_mask(L, S, query.dtype()) : to_additive(attn_mask, query.dtype(), loc);
+    if (mask.defined()) attn_weight = add(attn_weight, mask, loc);             // [..., L, S]
+    // Each query's weights over the S keys sum to 1; -inf scores get exactly 0.
+    attn_weight = softmax(attn_weight, -1, loc);                                  // [..., L, S]
+    if (dropout_p > 0.0) attn_weight = dropout(attn_weight, dropout_p, /*training=*/true, loc);  // [..., L, S]
+    Tensor output = matmul(attn_weight, value, loc);                              // [..., L, Ev]
+    return {output, attn_weight};
+}
+
+Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
+                                    const Tensor& attn_mask, double dropout_p, bool is_causal, SrcLoc loc) {
+    return scaled_dot_product_attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, loc).output;
+}
+
+AttentionOutput multi_head_attention_forward(const Tensor& query_in, const Tensor& key_in, const Tensor& value_in,
+                                             int64_t embed_dim_to_check, int64_t num_heads,
+                                             const Tensor& in_proj_weight, const Tensor& in_proj_bias,
+                                             double dropout_p, const Tensor& out_proj_weight,
+                                             const Tensor& out_proj_bias, bool training,
+                                             const Tensor& key_padding_mask_in, bool need_weights,
+                                             const Tensor& attn_mask_in, bool average_attn_weights, SrcLoc loc) {
+    const char* op = "multi_head_attention_forward";
+    const bool is_batched = mha_shape_check(query_in, key_in, value_in, key_padding_mask_in, attn_mask_in, loc);
+    // Self-attention passes one tensor three times; the in-projection then does one product.
+    const bool q_is_k = query_in.impl() == key_in.impl();
+    const bool k_is_v = key_in.impl() == value_in.impl();
+
+    // For unbatched input, pretend it is a batch of one (PyTorch's trick): unsqueeze the batch
+    // dim here and squeeze it off the results at the end.
+    Tensor query = query_in, key = key_in, value = value_in, key_padding_mask = key_padding_mask_in;
+    if (!is_batched) {
+        query = query.unsqueeze(1, loc);  // [L, 1, E]
+        key = k_is_v && q_is_k ? query : key.unsqueeze(1, loc);  // [S, 1, E]
+        value = k_is_v ? key : value.unsqueeze(1, loc);          // [S, 1, E]
+        if (key_padding_mask.defined()) key_padding_mask = key_padding_mask.unsqueeze(0, loc);  // [1, S]
+    }
+
+    // set up shape vars
+    const int64_t tgt_len = query.size(0), bsz = query.size(1), embed_dim = query.size(2);
+    const int64_t src_len = key.size(0);
+    XG_CHECK(embed_dim == embed_dim_to_check, loc,
+             op << ": was expecting embedding dimension of " << embed_dim_to_check << ", but got " << embed_dim
+                << " (query " << shape_str(query_in.shape()) << ")");
+    XG_CHECK(num_heads > 0 && embed_dim % num_heads == 0, loc,
+             op << ": embed_dim " << embed_dim << " not divisible by num_heads " << num_heads);
+    const int64_t head_dim = embed_dim / num_heads;
+    XG_CHECK(key.shape() == value.shape(), loc,
+             op << ": key shape " << shape_str(key_in.shape()) << " does not match value shape "
+                << shape_str(value_in.shape()));
+    XG_CHECK(key.size(1) == bsz && key.size(2) == embed_dim, loc,
+             op << ": key " << shape_str(key_in.shape()) << " does not fit query " << shape_str(query_in.shape())
+                << ": expected [S, " << bsz << ", " << embed_dim << "] (same batch size and embedding dim)");
+    XG_CHECK(in_proj_weight.defined() && in_proj_weight.shape() == Shape({3 * embed_dim, embed_dim}), loc,
+             op << ": in_proj_weight must have shape [3*embed_dim, embed_dim] = [" << 3 * embed_dim << ", "
+                << embed_dim << "], got " << (in_proj_weight.defined() ? shape_str(in_proj_weight.shape()) : "undefined"));
+    XG_CHECK(!in_proj_bias.defined() || in_proj_bias.shape() == Shape({3 * embed_dim}), loc,
+             op << ": in_proj_bias must have shape [" << 3 * embed_dim << "], got " << shape_str(in_proj_bias.shape()));
+    XG_CHECK(out_proj_weight.defined() && out_proj_weight.shape() == Shape({embed_dim, embed_dim}), loc,
+             op << ": out_proj_weight must have shape [" << embed_dim << ", " << embed_dim << "], got "
+                << (out_proj_weight.defined() ? shape_str(out_proj_weight.shape()) : "undefined"));
+    XG_CHECK(!out_proj_bias.defined() || out_proj_bias.shape() == Shape({embed_dim}), loc,
+             op << ": out_proj_bias must have shape [" << embed_dim << "], got " << shape_str(out_proj_bias.shape()));
+
+    //
+    // compute in-projection
+    //
+    auto [q, k, v] = in_projection_packed(query, key, value, q_is_k, k_is_v, in_proj_weight, in_proj_bias, loc);
+    // q: [L, N, E]   k: [S, N, E]   v: [S, N, E]
+
+    // prep attention mask
+    Tensor attn_mask = attn_mask_in;
+    if (attn_mask.defined()) {
+        if (attn_mask.dim() == 2) {
+            XG_CHECK(attn_mask.shape() == Shape({tgt_len, src_len}), loc,
+                     op << ": the shape of the 2D attn_mask is " << shape_str(attn_mask.shape()) << ", but should be ["
+                        << tgt_len << ", " << src_len << "] (L, S)");
+            // [L, S] broadcasts over batch and heads as it is.
+        } else {
+            XG_CHECK(attn_mask.shape() == Shape({bsz * num_heads, tgt_len, src_len}), loc,
+                     op << ": the shape of the 3D attn_mask is " << shape_str(attn_mask.shape()) << ", but should be ["
+                        << bsz * num_heads << ", " << tgt_len << ", " << src_len << "] (N*num_heads, L, S)");
+            // PyTorch's [N*H, L, S] rows are ordered batch-major (row n*H + h), so this view
+            // lines them up with our [N, H, L, S] scores.
+            attn_mask = attn_mask.view({bsz, num_heads, tgt_len, src_len}, loc);  // [N, H, L, S]
+        }
+        XG_CHECK(attn_mask.dtype() == kInt64 || attn_mask.dtype() == query.dtype(), loc,
+                 op << ": a float attn_mask must have the query's dtype " << dtype_name(query.dtype()) << ", got "
+                    << dtype_name(attn_mask.dtype()) << " (int64 masks are boolean: nonzero = not allowed)");
+        attn_mask = to_additive(attn_mask, query.dtype(), loc);
+    }
+
+    //
+    // reshape q, k, v for multihead attention and make em batch first
+    //
+    // Split E into num_heads x head_dim and move the heads next to the batch. PyTorch folds them
+    // into one [N*H, L, Dh] batch, which needs a contiguous copy of q, k and v; keeping N and H as
+    // two batch dims needs only views, and the batched matmul reads the strides as they are.
+    q = q.view({tgt_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, L, Dh]
+    k = k.view({src_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, S, Dh]
+    v = v.view({src_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, S, Dh]
+
+    // merge key padding and attention masks
+    if (key_padding_mask.defined()) {
+        XG_CHECK(key_padding_mask.shape() == Shape({bsz, src_len}), loc,
+                 op << ": expecting key_padding_mask shape of [" << bsz << ", " << src_len << "] (N, S), but got "
+                    << shape_str(key_padding_mask_in.shape()));
+        XG_CHECK(key_padding_mask.dtype() == kInt64 || key_padding_mask.dtype() == query.dtype(), loc,
+                 op << ": a float key_padding_mask must have the query's dtype " << dtype_name(query.dtype())
+                    << ", got " << dtype_name(key_padding_mask.dtype()) << " (int64 masks are boolean: nonzero = ignore)");
+        // One row of S per batch entry, the same for every head and every query.
+        Tensor padding = to_additive(key_padding_mask, query.dtype(), loc).view({bsz, 1, 1, src_len}, loc);  // [N, 1, 1, S]
+        // Adding -inf's is PyTorch's logical_or / masked_fill(-inf) of the two masks.
+        attn_mask = attn_mask.defined() ? add(attn_mask, padding, loc) : padding;  // [N, H or 1, L or 1, S]
+    }
+
+    // adjust dropout probability
+    if (!training) dropout_p = 0.0;
+
+    //
+    // (deep breath) calculate attention and out projection
+    //
+    auto [attn_output, attn_output_weights] =
+        scaled_dot_product_attention_with_weights(q, k, v, attn_mask, dropout_p, /*is_causal=*/false, loc);
+    // attn_output: [N, H, L, Dh]   attn_output_weights: [N, H, L, S]
+
+    // Heads side by side again (concat(head_1, ..., head_H)): the one copy of the function.
+    attn_output = attn_output.permute({2, 0, 1, 3}, loc).reshape({tgt_len * bsz, embed_dim}, loc);  // [L*N, E]
+    attn_output = linear(attn_output, out_proj_weight, out_proj_bias, loc);                           // [L*N, E]
+    attn_output = attn_output.view({tgt_len, bsz, embed_dim}, loc);                                   // [L, N, E]
+
+    if (!need_weights) {
+        if (!is_batched) attn_output = attn_output.squeeze(1, loc);  // [L, E]
+        return {attn_output, Tensor()};
+    }
+    // optionally average attention weights over heads (sum / H, PyTorch's exact arithmetic)
+    if (average_attn_weights)
+        attn_output_weights = div(attn_output_weights.sum({1}, false, loc), static_cast<double>(num_heads), loc);  // [N, L, S]
+    if (!is_batched) {
+        // squeeze the output if input was unbatched
+        attn_output = attn_output.squeeze(1, loc);                  // [L, E]
+        attn_output_weights = attn_output_weights.squeeze(0, loc);  // [L, S] or [H, L, S]
+    }
+    return {attn_output, attn_output_weights};
+}
+
+}  // namespace xg::nn::functional
