@@ -68,6 +68,12 @@ struct ScalarArg {
     ScalarArg(double v, SrcLoc loc = SrcLoc::current()) : v(v), loc(loc) {}  // NOLINT: implicit on purpose
 };
 
+struct IndexArg {
+    int64_t i;
+    SrcLoc loc;
+    IndexArg(int64_t i, SrcLoc loc = SrcLoc::current()) : i(i), loc(loc) {}  // NOLINT: implicit on purpose
+};
+
 class Tensor {
   public:
     Tensor() = default;  // an undefined tensor (like torch's None gradient)
@@ -139,7 +145,7 @@ class Tensor {
                  std::optional<int64_t> end = std::nullopt, int64_t step = 1,
                  SrcLoc loc = SrcLoc::current()) const;
     Tensor select(int64_t dim, int64_t index, SrcLoc loc = SrcLoc::current()) const;
-    Tensor operator[](int64_t index) const;  // x[i] == x.select(0, i)
+    Tensor operator[](IndexArg index) const;  // x[i] == x.select(0, i)
     Tensor index_select(int64_t dim, const Tensor& index, SrcLoc loc = SrcLoc::current()) const;
     std::vector<Tensor> split(int64_t split_size, int64_t dim = 0, SrcLoc loc = SrcLoc::current()) const;
     std::vector<Tensor> split(const std::vector<int64_t>& split_sizes, int64_t dim = 0,

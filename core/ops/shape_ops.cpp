@@ -122,8 +122,8 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index, SrcLoc loc) {
     return out;
 }
 Tensor Tensor::select(int64_t dim, int64_t index, SrcLoc loc) const { return xg::select(*this, dim, index, loc); }
-// An operator cannot take a defaulted source_location, so errors from x[i] point here.
-Tensor Tensor::operator[](int64_t index) const { return xg::select(*this, 0, index); }
+// IndexArg carries the caller's line (an operator cannot take a defaulted source_location).
+Tensor Tensor::operator[](IndexArg index) const { return xg::select(*this, 0, index.i, index.loc); }
 
 // ---- split and chunk: views, one SplitBackward0 node per piece --------------------------------
 
