@@ -3,10 +3,12 @@
 //   #include "nn/nn.h"
 //   namespace nn = xg::nn;  namespace F = xg::nn::functional;
 //   auto head = std::make_shared<nn::Linear>(model_dim, num_classes);
+#include "nn/attention.h"
 #include "nn/functional.h"
 #include "nn/init.h"
 #include "nn/module.h"
 #include "nn/modules/activation.h"
+#include "nn/modules/activation_attention.h"
 #include "nn/modules/container.h"
 #include "nn/modules/conv.h"
 #include "nn/modules/dropout.h"
@@ -14,3 +16,4 @@
 #include "nn/modules/linear.h"
 #include "nn/modules/loss.h"
 #include "nn/modules/normalization.h"
+#include "nn/modules/transformer.h"
