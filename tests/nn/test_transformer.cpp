@@ -4,8 +4,10 @@
 // causal mask helper, deep copies, train/eval, a float64 gradcheck and the error messages.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
