@@ -1,0 +1,233 @@
+// matmul, mm, bmm: torch.matmul's rules on top of one strided GEMM kernel (core/kernels/gemm.h).
+//
+// Every case is reduced to one picture, a batch of matrix products
+//     out[batch..., M, N] = a[batch..., M, K] @ b[batch..., K, N]
+//   - a 1-D a [K] is the row [1, K], and the M dim is removed from the result;
+//   - a 1-D b [K] is the column [K, 1], and the N dim is removed from the result;
+//   - the batch dims broadcast (NumPy rules); an operand is read with stride 0 along the batch
+//     dims it was broadcast over, so a shared weight is never copied per batch;
+//   - transposed and other strided operands reach the GEMM as strides, never as copies.
+// The backward uses the same picture with transposed views, and a gradient buffer that has
+// stride 0 along the batch dims its operand was broadcast over: the products of all those
+// batches are summed straight into it.
+#include <algorithm>
+#include <cstddef>
+#include <type_traits>
+
+#include "core/autograd/node.h"
+#include "core/kernels/gemm.h"
+#include "core/kernels/strided_loop.h"
+#include "core/ops.h"
+
+namespace xg {
+
+using autograd::SavedTensor;
+
+namespace {
+
+// ---- views without autograd (the graph records only the matmul node) ------------------------
+
+// x with a size-1 dim inserted at `dim`, with the stride torch.unsqueeze would give it.
+Tensor unsqueeze_view(const Tensor& x, int64_t dim) {
+    Shape shape = x.shape();
+    Strides strides = x.strides();
+    const auto d = static_cast<size_t>(dim);
+    int64_t stride = d < shape.size() ? shape[d] * strides[d] : 1;
+    shape.insert(shape.begin() + dim, 1);
+    strides.insert(strides.begin() + dim, stride);
+    return detail::make_view(x, shape, strides, x.storage_offset());
+}
+
+// The two matrix dims of m swapped: m^T, same memory.
+Tensor transposed_view(const Tensor& m) {
+    Shape shape = m.shape();
+    Strides strides = m.strides();
+    std::swap(shape[shape.size() - 1], shape[shape.size() - 2]);
+    std::swap(strides[strides.size() - 1], strides[strides.size() - 2]);
+    return detail::make_view(m, shape, strides, m.storage_offset());
+}
+
+// m [..., R, C] seen as [batch..., R, C]: stride 0 along the batch dims it lacks or has as 1.
+Tensor expand_batch(const Tensor& m, const Shape& batch) {
+    const size_t nb = batch.size(), own = m.shape().size() - 2;
+    Shape shape = batch;
+    Strides strides(nb, 0);
+    for (size_t i = 0; i < own; ++i)
+        if (m.shape()[i] != 1) strides[nb - own + i] = m.strides()[i];
+    for (size_t i = own; i < own + 2; ++i) {
+        shape.push_back(m.shape()[i]);
+        strides.push_back(m.strides()[i]);
+    }
+    return detail::make_view(m, shape, strides, m.storage_offset());
+}
+
+// Gives a fresh contiguous tensor another shape with the same elements (a 1-D operand's
+// [1, K] back to [K], say). No view node: the caller owns the tensor.
+void relabel(Tensor& t, const Shape& shape) {
+    t.impl()->shape = shape;
+    t.impl()->strides = contiguous_strides(shape);
+}
+
+// ---- the batched product -------------------------------------------------------------------
+
+// out[batch..., M, N] (+)= a[batch..., M, K] @ b[batch..., K, N], all three over one batch
+// shape. Where `out` has stride 0 along a batch dim, the products of that dim are summed into
+// it: then its memory must start zeroed.
+template <class T>
+void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b) {
+    const size_t nb = out.shape().size() - 2;
+    const Shape batch(out.shape().begin(), out.shape().begin() + static_cast<std::ptrdiff_t>(nb));
+    const int64_t M = out.shape()[nb], N = out.shape()[nb + 1], K = a.shape()[nb + 1];
+    const int64_t a_rs = a.strides()[nb], a_cs = a.strides()[nb + 1];
+    const int64_t b_rs = b.strides()[nb], b_cs = b.strides()[nb + 1];
+    const int64_t c_rs = out.strides()[nb];
+    const Strides sa(a.strides().begin(), a.strides().begin() + static_cast<std::ptrdiff_t>(nb));
+    const Strides sb(b.strides().begin(), b.strides().begin() + static_cast<std::ptrdiff_t>(nb));
+    const Strides sc(out.strides().begin(), out.strides().begin() + static_cast<std::ptrdiff_t>(nb));
+    const T* A = a.data_ptr<T>();
+    const T* B = b.data_ptr<T>();
+    T* C = out.data_ptr<T>();
+
+    // One C[m, n] (+)= A[m, k] @ B[k, n]; int64 has no SIMD kernel and takes the plain loop.
+    auto product = [&](int64_t m, int64_t k, const T* pa, const T* pb, T* pc, bool accumulate) {
+        if constexpr (std::is_floating_point_v<T>) kernels::gemm<T>(m, N, k, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, c_rs, accumulate);
+        else kernels::gemm_naive<T>(m, N, k, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, c_rs, accumulate);
+    };
+
+    // When the memory layout allows it, the whole batch is one bigger product (fewer, larger
+    // GEMM calls run faster). After merging contiguous batch dims there is one batch dim of n:
+    kernels::Coalesced<3> merged = kernels::coalesce<3>(batch, {&sa, &sb, &sc});
+    if (merged.shape.size() == 1 && merged.shape[0] > 1) {
+        const int64_t n = merged.shape[0];
+        const int64_t sa0 = merged.strides[0][0], sb0 = merged.strides[1][0], sc0 = merged.strides[2][0];
+        // b shared by every batch (x @ W, x [n, M, K]): the batches stack into the rows of
+        // one [n*M, K] @ [K, N].
+        if (sb0 == 0 && sa0 == M * a_rs && sc0 == M * c_rs) return product(n * M, K, A, B, C, false);
+        // out shared by every batch (the gradient of that W: x^T @ g summed over n): the batches
+        // line up along k, one [M, n*K] @ [n*K, N].
+        if (sc0 == 0 && sa0 == K * a_cs && sb0 == K * b_rs) return product(M, n * K, A, B, C, false);
+    }
+
+    bool sums = false;  // some batch dim of out has stride 0
+    for (size_t i = 0; i < nb; ++i) sums = sums || (sc[i] == 0 && batch[i] > 1);
+    kernels::for_each_row<3>(batch, {&sa, &sb, &sc}, [&](auto off, int64_t n, auto st) {
+        for (int64_t i = 0; i < n; ++i) product(M, K, A + off[0] + i * st[0], B + off[1] + i * st[1], C + off[2] + i * st[2], sums);
+    });
+}
+
+// The node name PyTorch 1.13 shows for this case. PyTorch reaches some cases through
+// reshapes and shows another node on top (a 3-D @ 2-D matmul is a folded mm, grad_fn
+// UnsafeViewBackward0; a 1-D @ 2-D one is an mm then a squeeze, SqueezeBackward1). xgrad
+// records one node per matmul, named after the product it computes: BmmBackward0 for every
+// batched case, MmBackward0 for 1-D @ 2-D.
+const char* node_name(int64_t a_dim, int64_t b_dim) {
+    if (a_dim == 1 && b_dim == 1) return "DotBackward0";
+    if (a_dim == 2 && b_dim == 1) return "MvBackward0";
+    if (a_dim <= 2 && b_dim == 2) return "MmBackward0";
+    return "BmmBackward0";
+}
+
+Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const char* op, const SrcLoc& loc) {
+    // ---- checks: both at least 1-D, inner sizes equal, batch dims broadcastable ----
+    XG_CHECK(a_in.defined() && b_in.defined(), loc, op << ": an input tensor is undefined");
+    XG_CHECK(a_in.dim() >= 1 && b_in.dim() >= 1, loc,
+             op << ": both arguments need to be at least 1-D, but they are " << a_in.dim() << "-D and " << b_in.dim()
+                << "-D (shapes " << a_in.shape() << " and " << b_in.shape() << ")");
+    const int64_t K = a_in.shape().back();
+    const int64_t K_b = b_in.dim() == 1 ? b_in.shape()[0] : b_in.shape()[static_cast<size_t>(b_in.dim() - 2)];
+    XG_CHECK(K == K_b, loc,
+             op << ": shapes " << a_in.shape() << " and " << b_in.shape() << " cannot be multiplied (" << K << " != "
+                << K_b << ")");
+    Tensor a = a_in, b = b_in;
+    if (a.dtype() != b.dtype()) {
+        DType t = promote(a.dtype(), b.dtype());
+        a = a.to(t, loc);
+        b = b.to(t, loc);
+    }
+
+    // ---- the batch-of-matrices picture ----
+    const bool a_vec = a.dim() == 1, b_vec = b.dim() == 1;
+    Tensor am = a_vec ? unsqueeze_view(a, 0) : a;  // am: [..., M, K]
+    Tensor bm = b_vec ? unsqueeze_view(b, 1) : b;  // bm: [..., K, N]
+    const int64_t M = am.shape()[am.shape().size() - 2], N = bm.shape().back();
+    const Shape a_batch(am.shape().begin(), am.shape().end() - 2), b_batch(bm.shape().begin(), bm.shape().end() - 2);
+    Shape batch(std::max(a_batch.size(), b_batch.size()), 1);
+    for (size_t i = 0; i < batch.size(); ++i) {  // broadcast, aligned from the right
+        int64_t sa = i < a_batch.size() ? a_batch[a_batch.size() - 1 - i] : 1;
+        int64_t sb = i < b_batch.size() ? b_batch[b_batch.size() - 1 - i] : 1;
+        XG_CHECK(sa == sb || sa == 1 || sb == 1, loc,
+                 op << ": shapes " << a_in.shape() << " and " << b_in.shape() << " cannot be multiplied: batch dims "
+                    << a_batch << " and " << b_batch << " do not broadcast (" << sa << " != " << sb << ")");
+        batch[batch.size() - 1 - i] = sa == 1 ? sb : sa;
+    }
+    Shape full = batch;  // out: [batch..., M, N]
+    full.push_back(M);
+    full.push_back(N);
+
+    Tensor out = detail::make_empty(full, a.dtype());
+    XG_DISPATCH(a.dtype(), T, [&] { batched_gemm<T>(out, expand_batch(am, batch), expand_batch(bm, batch)); });
+    Shape out_shape = batch;  // the dims a 1-D operand added are removed again
+    if (!a_vec) out_shape.push_back(M);
+    if (!b_vec) out_shape.push_back(N);
+    relabel(out, out_shape);
+
+    if (autograd::needs_grad({&a, &b})) {
+        // Save only what the backward reads: b for a's gradient, a for b's.
+        SavedTensor saved_a = b.requires_grad() ? SavedTensor(a) : SavedTensor();
+        SavedTensor saved_b = a.requires_grad() ? SavedTensor(b) : SavedTensor();
+        // y = a @ b   =>   dL/da = g @ b^T,  dL/db = a^T @ g
+        autograd::attach(out, node_name(a.dim(), b.dim()), loc, {a, b},
+                         [saved_a, saved_b, a_vec, b_vec, batch, a_shape = a.shape(), b_shape = b.shape(),
+                          am_shape = am.shape(), bm_shape = bm.shape()](const Tensor& g) -> std::vector<Tensor> {
+                             // g: [batch..., M, N] again, with the dims of 1-D operands put back.
+                             Tensor gm = b_vec ? unsqueeze_view(g, g.dim()) : g;
+                             if (a_vec) gm = unsqueeze_view(gm, gm.dim() - 1);
+                             Tensor ga, gb;
+                             if (saved_b.defined()) {  // dL/da = g @ b^T, summed over a's broadcast batch dims
+                                 const Tensor& bv = saved_b.get();
+                                 Tensor b_mat = b_vec ? unsqueeze_view(bv, 1) : bv;
+                                 ga = zeros(am_shape, dtype(g.dtype()));
+                                 XG_DISPATCH_FLOAT(g.dtype(), T, [&] {
+                                     batched_gemm<T>(expand_batch(ga, batch), gm, expand_batch(transposed_view(b_mat), batch));
+                                 });
+                                 relabel(ga, a_shape);
+                             }
+                             if (saved_a.defined()) {  // dL/db = a^T @ g, summed over b's broadcast batch dims
+                                 const Tensor& av = saved_a.get();
+                                 Tensor a_mat = a_vec ? unsqueeze_view(av, 0) : av;
+                                 gb = zeros(bm_shape, dtype(g.dtype()));
+                                 XG_DISPATCH_FLOAT(g.dtype(), T, [&] {
+                                     batched_gemm<T>(expand_batch(gb, batch), expand_batch(transposed_view(a_mat), batch), gm);
+                                 });
+                                 relabel(gb, b_shape);
+                             }
+                             return {ga, gb};
+                         });
+    }
+    return out;
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, SrcLoc loc) { return matmul_impl(a, b, "matmul", loc); }
+
+Tensor mm(const Tensor& a, const Tensor& b, SrcLoc loc) {
+    XG_CHECK(a.defined() && b.defined(), loc, "mm: an input tensor is undefined");
+    XG_CHECK(a.dim() == 2 && b.dim() == 2, loc,
+             "mm: both arguments must be 2-D matrices, but got shapes " << a.shape() << " and " << b.shape());
+    return matmul_impl(a, b, "mm", loc);
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b, SrcLoc loc) {
+    XG_CHECK(a.defined() && b.defined(), loc, "bmm: an input tensor is undefined");
+    XG_CHECK(a.dim() == 3 && b.dim() == 3, loc,
+             "bmm: both arguments must be 3-D batches of matrices, but got shapes " << a.shape() << " and " << b.shape());
+    XG_CHECK(a.shape()[0] == b.shape()[0], loc,
+             "bmm: shapes " << a.shape() << " and " << b.shape() << " have different batch sizes (" << a.shape()[0]
+                            << " != " << b.shape()[0] << ")");
+    return matmul_impl(a, b, "bmm", loc);
+}
+
+Tensor Tensor::matmul(const Tensor& other, SrcLoc loc) const { return xg::matmul(*this, other, loc); }
+
+}  // namespace xg
