@@ -202,7 +202,7 @@ TEST_CASE("vit: one CLS token [1, 1, d] shared by the whole batch") {
                                         (16 * 32 + 32) + (32 * 16 + 16) + 4 * 16 + 2 * 16 + 5 * 16 + 5);
 }
 
-TEST_CASE("vit: dropout acts in train mode only; a deep copy computes the same logits") {
+TEST_CASE("vit: dropout acts in train mode only, and a deep copy computes the same logits") {
     xg::manual_seed(3);
     ViTConfig config{.image_size = 8, .patch_size = 4, .channels = 1, .num_classes = 3, .model_dim = 8, .depth = 2,
                      .num_heads = 2, .mlp_dim = 16, .dropout = 0.5, .emb_dropout = 0.5};
