@@ -7,6 +7,7 @@
 //   3. if an input requires grad, record the backward next to the forward.
 // The backward of a broadcasting op sums the gradient back to each input's shape (sum_to).
 #include <cmath>
+#include <tuple>
 
 #include "core/autograd/node.h"
 #include "core/kernels/simd.h"
@@ -43,6 +44,7 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F&& f) {
 }
 
 // The dtype both inputs are converted to, and the conversion (recorded by autograd).
+// (Callers use std::tie, not structured bindings: clang < 16 cannot capture those in lambdas.)
 std::pair<Tensor, Tensor> promoted(const Tensor& a, const Tensor& b, const char* op, const SrcLoc& loc) {
     XG_CHECK(a.defined() && b.defined(), loc, op << ": an input tensor is undefined");
     if (a.dtype() == b.dtype()) return {a, b};
@@ -68,7 +70,8 @@ Tensor as_dtype_of_scalar(const Tensor& t, const Tensor& s, const SrcLoc& loc) {
 
 // y = a + alpha * b   =>   dL/da = sum_to(g, a.shape),  dL/db = sum_to(alpha * g, b.shape)
 Tensor add(const Tensor& a_in, const Tensor& b_in, double alpha, SrcLoc loc) {
-    auto [a, b] = promoted(a_in, b_in, "add", loc);
+    Tensor a, b;
+    std::tie(a, b) = promoted(a_in, b_in, "add", loc);
     Shape shape = broadcast_shapes(a.shape(), b.shape(), "add", loc);
     Tensor out = detail::make_empty(shape, a.dtype());
     XG_DISPATCH(a.dtype(), T, [&] {
@@ -114,7 +117,8 @@ Tensor rsub(const Tensor& a_in, double s, SrcLoc loc) {
 
 // y = a * b   =>   dL/da = sum_to(g * b, a.shape),  dL/db = sum_to(g * a, b.shape)
 Tensor mul(const Tensor& a_in, const Tensor& b_in, SrcLoc loc) {
-    auto [a, b] = promoted(a_in, b_in, "mul", loc);
+    Tensor a, b;
+    std::tie(a, b) = promoted(a_in, b_in, "mul", loc);
     Shape shape = broadcast_shapes(a.shape(), b.shape(), "mul", loc);
     Tensor out = detail::make_empty(shape, a.dtype());
     XG_DISPATCH(a.dtype(), T, [&] { binary_loop<T>(out, a, b, [](auto x, auto y) { return x * y; }); });
@@ -139,7 +143,8 @@ Tensor mul(const Tensor& a, double b, SrcLoc loc) {
 
 // y = a / b   =>   dL/da = sum_to(g / b, a.shape),  dL/db = sum_to(-g * a / b^2, b.shape)
 Tensor div(const Tensor& a_in, const Tensor& b_in, SrcLoc loc) {
-    auto [a, b] = promoted(a_in, b_in, "div", loc);
+    Tensor a, b;
+    std::tie(a, b) = promoted(a_in, b_in, "div", loc);
     // True division, as torch.div: integer inputs give a float32 result.
     if (a.dtype() == DType::Int64) return div(a.to(kFloat32, loc), b.to(kFloat32, loc), loc);
     Shape shape = broadcast_shapes(a.shape(), b.shape(), "div", loc);
@@ -212,7 +217,8 @@ Tensor pow(const Tensor& a_in, double e, SrcLoc loc) {
 
 // y = a^b   =>   dL/da = g * b * a^(b-1),  dL/db = g * y * log(a)
 Tensor pow(const Tensor& a_in, const Tensor& b_in, SrcLoc loc) {
-    auto [a0, b0] = promoted(a_in, b_in, "pow", loc);
+    Tensor a0, b0;
+    std::tie(a0, b0) = promoted(a_in, b_in, "pow", loc);
     Tensor a = a0.dtype() == DType::Int64 ? a0.to(kFloat32, loc) : a0;
     Tensor b = b0.dtype() == DType::Int64 ? b0.to(kFloat32, loc) : b0;
     Shape shape = broadcast_shapes(a.shape(), b.shape(), "pow", loc);
@@ -248,7 +254,8 @@ namespace {
 // y = max(a, b)   =>   dL/da = g where a > b (g/2 where a == b),  dL/db likewise
 Tensor extremum(const Tensor& a_in, const Tensor& b_in, bool is_max, const SrcLoc& loc) {
     const char* op = is_max ? "maximum" : "minimum";
-    auto [a, b] = promoted(a_in, b_in, op, loc);
+    Tensor a, b;
+    std::tie(a, b) = promoted(a_in, b_in, op, loc);
     Shape shape = broadcast_shapes(a.shape(), b.shape(), op, loc);
     Tensor out = detail::make_empty(shape, a.dtype());
     XG_DISPATCH(a.dtype(), T, [&] {
@@ -281,7 +288,8 @@ Tensor minimum(const Tensor& a, const Tensor& b, SrcLoc loc) { return extremum(a
 // y = where(c, a, b)   =>   dL/da = sum_to(g where c, a.shape),  dL/db = sum_to(g where !c, b.shape)
 Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in, SrcLoc loc) {
     XG_CHECK(cond.defined(), loc, "where: the condition tensor is undefined");
-    auto [a, b] = promoted(a_in, b_in, "where", loc);
+    Tensor a, b;
+    std::tie(a, b) = promoted(a_in, b_in, "where", loc);
     Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where", loc), b.shape(), "where", loc);
     Tensor out = detail::make_empty(shape, a.dtype());
     Tensor c = cond.dtype() == a.dtype() ? cond : cond.to(a.dtype(), loc);
