@@ -47,7 +47,7 @@ Tensor xavier_normal_(const Tensor& tensor, double gain = 1.0, SrcLoc loc = SrcL
 //   uniform(-bound, bound) with bound = sqrt(3) * std;  normal(0, std)
 // nn.Linear and nn.Conv2d use kaiming_uniform_(weight, a = sqrt(5)), which makes bound = 1 / sqrt(fan_in).
 Tensor kaiming_uniform_(const Tensor& tensor, double a = 0.0, const std::string& mode = "fan_in",
-                       const std::string& nonlinearity = "leaky_relu", SrcLoc loc = SrcLoc::current());
+                        const std::string& nonlinearity = "leaky_relu", SrcLoc loc = SrcLoc::current());
 Tensor kaiming_normal_(const Tensor& tensor, double a = 0.0, const std::string& mode = "fan_in",
                        const std::string& nonlinearity = "leaky_relu", SrcLoc loc = SrcLoc::current());
 
