@@ -9,6 +9,7 @@ packages=(
   libxtensor-dev libxsimd-dev doctest-dev nlohmann-json3-dev zlib1g-dev
   dataset-fashion-mnist
   gdb
+  libstb-dev graphviz  # PNG figures (vit/viz: stb_image_write.h) and autograd graph pictures (dot)
 )
 # Optional extras: parity fixtures / benchmarks / fuzzing. Not needed to build or test.
 if [[ "${XGRAD_EXTRAS:-0}" == "1" ]]; then
