@@ -75,6 +75,15 @@ void record(const std::string& row, double forward, double grad, Tolerance tol) 
     ++it->second.cases;
 }
 
+// An error for the report: "0", "2.4e-07", or "-" for none (negative).
+std::string format_error(double v) {
+    if (v < 0) return "-";
+    if (v == 0) return "0";
+    std::ostringstream out;
+    out << std::setprecision(2) << std::scientific << v;
+    return out.str();
+}
+
 std::string fixture_path(const std::string& name) {
     return std::string(XGRAD_FIXTURES_DIR) + "/nn/" + name + ".safetensors";
 }
@@ -182,7 +191,7 @@ class Case {
                 for (const auto& [key, p] : module->named_parameters())
                     grad = std::max(grad, compare(name_ + ": grad." + key, p.grad(), get("grad." + key), tol_));
         }
-        MESSAGE(name_ << ": max abs error forward " << forward << ", grad " << grad << " (-1: none)");
+        MESSAGE(name_ << ": max abs error forward " << format_error(forward) << ", grad " << format_error(grad));
         record(row_, forward, grad, tol_);
     }
 
@@ -587,7 +596,7 @@ void check_optimizer(const std::string& name, const std::string& row, Args... ar
             expected += c.has(prefix + key) ? 1 : 0;
         CHECK(stored == expected);
     }
-    MESSAGE(name << ": max abs error of the parameters and state after 5 steps " << err);
+    MESSAGE(name << ": max abs error of the parameters and state after 5 steps " << format_error(err));
     record(row, err, -1, kOptim);
 }
 
@@ -738,19 +747,12 @@ TEST_CASE("parity: state dicts: the committed xgrad-written file loads into xgra
 // ---- the table -----------------------------------------------------------------------------------
 
 TEST_CASE("parity: zz report, the table of docs/nn.md (run all parity tests together to fill it)") {
-    auto number = [](double v) {
-        std::ostringstream out;
-        if (v == 0) out << "0";
-        else out << std::setprecision(2) << std::scientific << v;
-        return out.str();
-    };
     std::ostringstream table;
     table << "| module | cases | max abs err forward | max abs err grad | tolerance: atol + rtol * abs(expected) |\n"
           << "|---|---|---|---|---|\n";
     for (const auto& [row, m] : report()) {
-        table << "| " << row << " | " << m.cases << " | " << number(m.forward) << " | "
-              << (m.grad >= 0 ? number(m.grad) : "-") << " | " << number(m.tol.atol) << " + " << number(m.tol.rtol)
-              << " |\n";
+        table << "| " << row << " | " << m.cases << " | " << format_error(m.forward) << " | " << format_error(m.grad)
+              << " | " << format_error(m.tol.atol) << " + " << format_error(m.tol.rtol) << " |\n";
     }
     MESSAGE("\n" << table.str());
 }
