@@ -37,6 +37,11 @@ Tensor scalar_tensor(double value, TensorOptions options = {});  // 0-d
 
 // ---- random (core/random.cpp); every draw comes from the generator manual_seed sets ------
 void manual_seed(uint64_t seed);
+// The generator's whole state, as torch.get_rng_state() / torch.set_rng_state(): a 1-D int64
+// tensor a checkpoint can save; setting it back makes every later draw repeat exactly (the
+// dropout masks of a resumed training run are the ones the uninterrupted run would draw).
+Tensor get_rng_state();
+void set_rng_state(const Tensor& state, SrcLoc loc = SrcLoc::current());
 Tensor randn(const Shape& shape, TensorOptions options = {});
 Tensor rand(const Shape& shape, TensorOptions options = {});
 Tensor randint(int64_t high, const Shape& shape, TensorOptions options = dtype(kInt64));

@@ -1,4 +1,5 @@
-// Random tensors: manual_seed randn rand randint bernoulli randn_like rand_like randperm.
+// Random tensors: manual_seed randn rand randint bernoulli randn_like rand_like randperm;
+// get_rng_state / set_rng_state save and restore the generator (checkpoints).
 //
 // Every draw comes from one global generator that reproduces PyTorch's CPU generator bit for
 // bit, so `xg::manual_seed(0); xg::randn({2, 3})` prints exactly what
@@ -21,6 +22,7 @@
 //       same polynomials, one lane at a time, with the same fused operations.
 //  4. randint is `draw % range + low` (a 64-bit draw when range >= 2^32), randperm is a
 //     Fisher-Yates shuffle with `draw % (n - i)`, bernoulli is `uniform < p`.
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -28,6 +30,8 @@
 #include <numbers>
 #include <optional>
 #include <random>
+#include <sstream>
+#include <vector>
 
 #include "core/ops.h"
 
@@ -78,6 +82,38 @@ class Generator {
         double theta = 2.0 * std::numbers::pi * u1;
         cached_normal_ = radius * std::sin(theta);
         return radius * std::cos(theta);
+    }
+
+    // The whole state as integers: the engine's words as its operator<< writes them (the 624
+    // words of the Mersenne Twister, and with libstdc++ the position in them), then whether a
+    // normal is cached, then the cached normal's bits.
+    std::vector<int64_t> state() const {
+        std::ostringstream os;
+        os << engine_;
+        std::istringstream is(os.str());
+        std::vector<int64_t> words;
+        for (uint64_t w; is >> w;) words.push_back(static_cast<int64_t>(w));
+        words.push_back(cached_normal_ ? 1 : 0);
+        words.push_back(cached_normal_ ? std::bit_cast<int64_t>(*cached_normal_) : 0);
+        return words;
+    }
+
+    // Restores state(); the caller has checked the size and the ranges. False if the engine
+    // refuses the words.
+    bool set_state(const std::vector<int64_t>& words) {
+        std::ostringstream os;
+        for (size_t i = 0; i + 2 < words.size(); ++i) os << (i ? " " : "") << words[i];
+        std::istringstream is(os.str());
+        std::mt19937 engine;
+        if (!(is >> engine)) return false;
+        engine_ = engine;
+        const int64_t has_cached = words[words.size() - 2], cached_bits = words.back();
+        if (has_cached) {
+            cached_normal_ = std::bit_cast<double>(cached_bits);
+        } else {
+            cached_normal_.reset();
+        }
+        return true;
     }
 
     std::mutex& mutex() { return mutex_; }
@@ -222,6 +258,36 @@ void manual_seed(uint64_t seed) {
     Generator& gen = global_generator();
     std::lock_guard lock(gen.mutex());
     gen.seed(seed);
+}
+
+Tensor get_rng_state() {
+    Generator& gen = global_generator();
+    std::lock_guard lock(gen.mutex());
+    std::vector<int64_t> words = gen.state();
+    const auto n = static_cast<int64_t>(words.size());
+    return tensor(words, Shape{n});
+}
+
+// The state is untrusted (it comes from a checkpoint file): its length must be what this build's
+// generator writes, each engine word an unsigned 32-bit value, the cache flag 0 or 1.
+void set_rng_state(const Tensor& state, SrcLoc loc) {
+    XG_CHECK(state.defined(), loc, "set_rng_state: the state tensor is undefined");
+    XG_CHECK(state.dtype() == kInt64 && state.dim() == 1, loc,
+             "set_rng_state: expects a 1-D int64 tensor (from get_rng_state()), got " << dtype_name(state.dtype())
+                                                                                      << " of shape " << state.shape());
+    Generator& gen = global_generator();
+    std::lock_guard lock(gen.mutex());
+    const std::vector<int64_t> current = gen.state();
+    std::vector<int64_t> words = state.to_vector<int64_t>(loc);
+    XG_CHECK(words.size() == current.size(), loc,
+             "set_rng_state: expects " << current.size() << " values (from get_rng_state()), got " << words.size());
+    for (size_t i = 0; i + 2 < words.size(); ++i)
+        XG_CHECK(words[i] >= 0 && words[i] <= int64_t{0xFFFFFFFF}, loc,
+                 "set_rng_state: value " << words[i] << " at index " << i << " is not a 32-bit generator word");
+    const int64_t has_cached = words[words.size() - 2];
+    XG_CHECK(has_cached == 0 || has_cached == 1, loc,
+             "set_rng_state: the cached-normal flag at index " << words.size() - 2 << " must be 0 or 1, got " << has_cached);
+    XG_CHECK(gen.set_state(words), loc, "set_rng_state: the generator rejected the state (corrupt values)");
 }
 
 Tensor randn(const Shape& shape, TensorOptions options) {
