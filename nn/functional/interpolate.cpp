@@ -145,7 +145,7 @@ void resample_forward(const T* x, T* y, int64_t planes, const Taps& th, const Ta
 }
 
 // The transpose: x[p, iy[oy][i], ix[ox][j]] += wy[oy][i] * wx[ox][j] * g[p, oy, ox].
-// g: [planes, out_h, out_w] contiguous; x: [planes, H, W], zeroed by the caller.
+// g: [planes, out_h, out_w] contiguous; x: [planes, H, W], overwritten (sums are kept in double).
 template <class T>
 void resample_transposed(const T* g, T* x, int64_t planes, const Taps& th, const Taps& tw) {
     const int64_t H = th.in_size, W = tw.in_size, OH = th.out_size, OW = tw.out_size;
