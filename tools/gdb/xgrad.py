@@ -3,7 +3,7 @@
 #   (gdb) p x                 tensor([0.1234, -1.5000, ... 40 values], shape=[1, 5, 8], dtype=float32,
 #                                    requires_grad=True, grad_fn=<AddBackward0>)
 #   (gdb) p *x.impl_._M_ptr   the same, from the TensorImpl
-#   (gdb) p loss.impl_._M_ptr->grad_fn      <NllLossBackward0> at tutorials/06_classification.cpp:67 ...
+#   (gdb) p loss.impl_._M_ptr->grad_fn      <NllLossBackward0> at tutorials/06_classification.cpp:61, ...
 #   (gdb) p $grad_fn(loss)    the same, shorter;  p $grad(w) is w's .grad
 #   (gdb) p *model            a module tree: type, tensors with their shapes, submodules
 #   (gdb) xg-params model     the flat named_parameters() list: encoder.layers.0.self_attn.in_proj_weight ...
@@ -26,7 +26,6 @@
 import struct
 
 import gdb
-import gdb.printing
 
 DTYPES = ["float32", "float64", "int64"]  # xg::DType, in declaration order
 DTYPE_FORMAT = {"float32": "<f", "float64": "<d", "int64": "<q"}
