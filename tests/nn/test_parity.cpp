@@ -33,6 +33,8 @@
 #include <utility>
 #include <vector>
 
+#include <unistd.h>
+
 #include "core/safetensors.h"
 #include "nn/nn.h"
 #include "nn/optim/optim.h"
@@ -697,7 +699,9 @@ TEST_CASE("parity: state dicts: xgrad's state dict saved with save_safetensors h
     auto model = interop_model();  // xgrad's own initialisation, nothing loaded
     xg::TensorMap tensors;
     for (const auto& [key, t] : model->state_dict()) tensors.emplace(key, t);
-    const std::filesystem::path path = std::filesystem::temp_directory_path() / "xgrad_parity_state_dict.safetensors";
+    // One file per process: the dev and asan test runs may go at the same time.
+    const std::filesystem::path path = std::filesystem::temp_directory_path() /
+                                       ("xgrad_parity_state_dict." + std::to_string(::getpid()) + ".safetensors");
     xg::save_safetensors(path.string(), tensors, {{"format", "pt"}});
     const xg::SafetensorsFile saved = xg::load_safetensors(path.string());
     std::filesystem::remove(path);
