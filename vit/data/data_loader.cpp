@@ -97,7 +97,9 @@ DataLoader::DataLoader(const FashionMNIST& dataset, DataLoaderOptions options, S
              "DataLoader: image_size must be in [1, 1024], got " << options_.image_size);
 
     const int64_t n = dataset_.size();
-    num_batches_ = options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
+    // Rounded up without (n + batch_size - 1), which would overflow for a huge batch_size.
+    const int64_t full_batches = n / options_.batch_size;
+    num_batches_ = full_batches + (!options_.drop_last && n % options_.batch_size != 0 ? 1 : 0);
 
     // Normalization as a 256-entry table: a pixel is one of 256 bytes, so (v / 255 - mean) / std
     // is computed once per value (in double, rounded to float once) instead of once per pixel,
