@@ -260,19 +260,21 @@ TEST_CASE("train: a small run lowers the loss and writes metrics.csv, the checkp
     c.dropout = c.emb_dropout = 0;
     c.augment = false;
     c.label_smoothing = 0;
-    c.lr = 5e-3;
+    c.dim = 32;
+    c.mlp_dim = 64;
+    c.lr = 1e-2;
     std::ostringstream log;
     train::Trainer trainer(c, log);
     CHECK(trainer.steps_per_epoch() == 16);
     train::TrainResult r = trainer.fit();
-    MESSAGE("smoke run output:\n" << log.str());
     CHECK(r.finished);
     CHECK_FALSE(r.interrupted);
     CHECK(r.steps == 64);
 
     // The log ends with the accuracy line, on its own line.
     const std::vector<std::string> lines = lines_of(log.str());
-    REQUIRE_FALSE(lines.empty());
+    REQUIRE(lines.size() > 3);
+    MESSAGE("the smoke run ends:\n" << lines[lines.size() - 3] << "\n" << lines[lines.size() - 1]);
     CHECK(lines.back().rfind("test accuracy: ", 0) == 0);
     CHECK(lines.back().back() == '%');
 
@@ -293,16 +295,16 @@ TEST_CASE("train: a small run lowers the loss and writes metrics.csv, the checkp
     MESSAGE("training loss: first window " << first_loss << ", last window " << last_loss);
     CHECK(eval_rows == 4);  // epochs 1-3 end + the final evaluation
     CHECK(first_loss > 1.5);  // about ln 10 = 2.30 at the start
-    CHECK(last_loss < 1.2);   // learned something in 64 steps
+    CHECK(last_loss < 1.3);   // learned something in 64 steps (about 1.0 on the real data)
     CHECK(last_loss < 0.6 * first_loss);
-    CHECK(r.test_accuracy > 0.5);  // 10 classes: chance is 0.1
+    CHECK(r.test_accuracy > 0.55);  // 10 classes: chance is 0.1 (about 0.7 on the real data)
 
     // The checkpoint and the model file load back, and hold the trained weights.
     train::Checkpoint ck = train::load_checkpoint(out + "/checkpoint.safetensors");
     CHECK(ck.state.step == 64);
     CHECK(ck.state.finished);
     CHECK(ck.state.test_accuracy == r.test_accuracy);
-    CHECK(ck.config.dim == 16);
+    CHECK(ck.config.dim == 32);
     train::TrainedModel m = train::load_trained_model(out + "/model.safetensors");
     CHECK(m.config.to_metadata() == ck.config.to_metadata());
     CHECK_FALSE(m.model->is_training());
@@ -476,22 +478,42 @@ TEST_CASE("train: a process killed (SIGKILL) while it saves leaves the previous 
 
     std::mt19937 gen(12345);
     int64_t latest_seen = 0;
+    int mid_write = 0;
     for (int round = 0; round < 8; ++round) {
+        int done_pipe[2];
+        REQUIRE(::pipe(done_pipe) == 0);
         const pid_t child = ::fork();
         REQUIRE(child >= 0);
         if (child == 0) {
-            // The child saves again and again, until it is killed.
+            // The child saves again and again, until it is killed, and reports each completed save.
+            ::close(done_pipe[0]);
             try {
-                for (int64_t k = latest_seen + 1;; ++k) save_number(k);
+                for (int64_t k = latest_seen + 1;; ++k) {
+                    save_number(k);
+                    const char done = 1;
+                    if (::write(done_pipe[1], &done, 1) != 1) ::_exit(2);
+                }
             } catch (...) {
                 ::_exit(1);
             }
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(5 + gen() % 60));
+        ::close(done_pipe[1]);
+        // Let the child complete one save (however slow the machine), then kill it at a random
+        // moment of the next one.
+        char done = 0;
+        const bool saved = ::read(done_pipe[0], &done, 1) == 1;
+        CHECK_MESSAGE(saved, "round " << round << ": the child died before its first save");
+        std::this_thread::sleep_for(std::chrono::microseconds(gen() % 30000));
         ::kill(child, SIGKILL);
         int status = 0;
         ::waitpid(child, &status, 0);
+        ::close(done_pipe[0]);
         CHECK(WIFSIGNALED(status));
+        for (const auto& entry : fs::directory_iterator(out))
+            if (entry.path().filename().string().find(".tmp.") != std::string::npos) {
+                ++mid_write;  // the kill interrupted a save: its temporary file is left behind
+                fs::remove(entry.path());
+            }
 
         train::Checkpoint ck = train::load_checkpoint(path);  // must not throw
         bool whole = true;
@@ -500,15 +522,10 @@ TEST_CASE("train: a process killed (SIGKILL) while it saves leaves the previous 
             for (double x : v) whole = whole && x == static_cast<double>(ck.state.step);
         }
         CHECK_MESSAGE(whole, "round " << round << ": the weights of save " << ck.state.step << " are mixed");
-        CHECK(ck.state.step >= latest_seen);
+        CHECK(ck.state.step > latest_seen);  // a newer save than the last round's
         latest_seen = ck.state.step;
     }
-    MESSAGE("8 kills, the last loadable save was number " << latest_seen);
-    // The temporary files of interrupted saves are left behind, never renamed over the checkpoint.
-    int leftovers = 0;
-    for (const auto& entry : fs::directory_iterator(out))
-        if (entry.path().filename().string().find(".tmp.") != std::string::npos) ++leftovers;
-    MESSAGE(leftovers << " temporary file(s) of interrupted saves left in the folder");
+    MESSAGE("8 kills: " << mid_write << " landed in the middle of a save; the last whole save was number " << latest_seen);
 }
 
 TEST_CASE("train: a half-written save never replaces the checkpoint; a truncated checkpoint is a clear error") {

@@ -180,6 +180,9 @@ Trainer::Trainer(TrainConfig config, std::ostream& out, SrcLoc loc)
         // torch.set_rng_state(ckpt["rng"]): the dropout masks continue where they stopped
         set_rng_state(resumed_->rng_state, loc);
         resumed_.reset();
+        // The machine may be faster or slower than when the run started: time it again (this
+        // leaves the model and the generator as they are) for the budget checks.
+        if (config_.time_budget > 0) timing_ = measure_speed();
     } else {
         plan_schedule();
     }
@@ -378,17 +381,17 @@ TrainResult Trainer::fit() {
            << "optimizer: AdamW lr " << config_.lr << " (warmup " << state_.warmup_steps << " steps, cosine to "
            << config_.min_lr << "), weight decay " << config_.weight_decay << ", label smoothing "
            << config_.label_smoothing << ", clip " << config_.clip_grad << (config_.augment ? ", augment" : "");
-        if (resumed) {
+        if (resumed)
             os << "\nresumed from " << resume_path(config_) << " at step " << state_.step << " of "
                << state_.total_steps << " (epoch " << state_.epoch + 1 << ", batch " << state_.batches_consumed
                << "), " << format_duration(state_.elapsed_s) << " elapsed";
-        } else if (budget) {
+        if (budget) {
             os << "\nspeed check: " << fmt("%.3f", timing_.step_s) << " s/step ("
                << fmt("%.0f", static_cast<double>(config_.batch_size) / timing_.step_s) << " img/s), evaluation ~"
                << fmt("%.1f", timing_.eval_s) << " s\nplan: " << state_.total_steps << " steps ("
                << fmt("%.1f", static_cast<double>(state_.total_steps) / static_cast<double>(spe))
                << " epochs) to end within the " << config_.time_budget << " s budget";
-        } else {
+        } else if (!resumed) {
             os << "\nplan: " << state_.total_steps << " steps (" << config_.epochs << " epochs)";
         }
         bar.print(os.str());
