@@ -163,8 +163,8 @@ int main(int argc, char** argv) {
             std::vector<int64_t> labels = batch.labels.to_vector<int64_t>();
             std::printf("the first %zu test images (true -> predicted):\n", labels.size());
             for (size_t i = 0; i < labels.size(); ++i)
-                std::printf("    %-12s -> %-12s %s\n", data::FashionMNIST::kClassNames[labels[i]],
-                            data::FashionMNIST::kClassNames[predicted[i]], labels[i] == predicted[i] ? "" : "(wrong)");
+                std::printf("    %-12s -> %s%s\n", data::FashionMNIST::kClassNames[labels[i]],
+                            data::FashionMNIST::kClassNames[predicted[i]], labels[i] == predicted[i] ? "" : "  (wrong)");
         }
         std::printf("accuracy at 28x28: %.2f%%, at %lldx%lld: %.2f%%\n", 100.0 * at28.accuracy,
                     static_cast<long long>(size), static_cast<long long>(size), 100.0 * larger.accuracy);

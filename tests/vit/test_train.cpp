@@ -615,6 +615,25 @@ TEST_CASE("train: a time budget ends the run with the final evaluation, however 
     CHECK(fs::exists(out + "/model.safetensors"));
 }
 
+TEST_CASE("train: the speed check of a time budget leaves the model and the generator untouched") {
+    // A budget far larger than the run needs: the plan is capped by --epochs, so the schedule is the
+    // one of the unbudgeted run, and so must be every weight (the speed check trains a copy of the
+    // model on random images and puts the generator back).
+    std::ostringstream log_a, log_b;
+    train::Trainer plain(tiny_config(temp_dir("no_budget")), log_a);
+    plain.fit();
+    train::TrainConfig c = tiny_config(temp_dir("big_budget"));
+    c.time_budget = 36000;
+    train::Trainer budgeted(c, log_b);
+    train::TrainResult r = budgeted.fit();
+    CHECK(r.finished);
+    CHECK(budgeted.state().total_steps == 16);
+    CHECK(contains(log_b.str(), "plan: 16 steps (2.0 epochs) to end within the 36000 s budget"));
+    auto wa = plain.model().state_dict(), wb = budgeted.model().state_dict();
+    REQUIRE(wa.size() == wb.size());
+    for (size_t i = 0; i < wa.size(); ++i) CHECK_MESSAGE(identical(wa[i].second, wb[i].second), wa[i].first);
+}
+
 TEST_CASE("train: metrics.csv of a resumed run keeps the rows up to the checkpoint and drops later ones") {
     const std::string out = temp_dir("metrics");
     const std::string path = out + "/metrics.csv";
