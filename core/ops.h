@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/parallel.h"  // xg::set_num_threads, xg::get_num_threads
 #include "core/tensor.h"
 
 namespace xg {

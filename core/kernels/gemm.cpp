@@ -1,37 +1,58 @@
-// The GEMM kernels behind matmul: C[M, N] (+)= A[M, K] @ B[K, N] over strided operands.
+// The GEMM behind matmul: C[M, N] (+)= A[M, K] @ B[K, N] over strided operands.
 //
-// Three strategies, chosen from the strides (never by materializing a transpose):
+// A fast GEMM is a question of where the numbers are when the multiply-adds need them. One
+// core does 2 FMAs of 8 floats per cycle (32 flops), but L1 delivers ~2-3 vectors per cycle,
+// L2 far less, and memory ~1 vector every few cycles. So every number must be used many times
+// once it is close to the core. This is the design of BLIS (Goto & van de Geijn, "Anatomy of
+// high-performance matrix multiplication", 2008; Van Zee & van de Geijn, "BLIS", 2015):
 //
-//  (a) rows of B contiguous (b_cs == 1), as in x @ W or a^T @ g:
-//      a register-blocked micro-kernel computes an MR x NR tile of C, NR being two SIMD
-//      vectors of columns. Its 2*MR accumulators live in registers for the whole k loop;
-//      each k step loads a piece of one row of B (two vectors), broadcasts MR scalars of A
-//      and does 2*MR fused multiply-adds. A is read one scalar at a time, so it may have
-//      any strides: A^T costs nothing.
-//  (b) columns of B contiguous (b_rs == 1, B is a transposed view, as in q @ k^T or
-//      g @ W^T), rows of A contiguous, and few rows of A (or a matrix @ vector; with many
-//      rows (c) is faster): each C[i, j] is the dot product of two contiguous vectors.
-//      A DR x DC block of dot products runs at once, SIMD over k, and each one is summed
-//      across its lanes (xsimd::hadd) at the end.
-//  (c) anything else: copy a KC x NR panel of B into a small contiguous buffer (packing;
-//      K*N copies against M*N*K multiply-adds) and run (a) on it. (a) uses the same
-//      packing for its last, narrower-than-NR panel, so no kernel reads past a row of B,
-//      and for every panel when M is large enough for the copy to pay for itself.
+//   for jc in N by NC:                  B block  [KC x NC]  lives in L3
+//     for pc in K by KC:
+//       pack B[pc:+KC, jc:+NC] into slivers of NR columns
+//       for ic in M by MC:              A block  [MC x KC]  lives in L2  (one per thread)
+//         pack A[ic:+MC, pc:+KC] into slivers of MR rows
+//         for jr in NC by NR:           B sliver [KC x NR]  lives in L1
+//           for ir in MC by MR:         A sliver [MR x KC]  streams from L2
+//             micro_kernel: C[ir:+MR, jr:+NR] (+)= A sliver @ B sliver   (MR x NR in registers)
 //
-// Cache blocking: N is cut into blocks of NC columns and K into blocks of KC, so that the
-// B block being used (KC x NC) stays in L2 and the KC x NR panel one micro-kernel walks
-// stays in L1 while every row tile reuses it; M is cut into blocks of MC rows so the A
-// block (MC x KC) stays in L2 too. After the first k block, tiles add into C.
+// Why pack. The micro-kernel wants, at each step k, MR values of A's column k and NR values of
+// B's row k, each contiguous and in the order it reads them. Copying the blocks into that order
+// once (O(MK + KN) copies against O(MNK) multiply-adds) makes every later read a unit-stride,
+// aligned, prefetch-friendly stream, whatever the strides of A and B were. It is also where
+// transposed operands are handled: A^T or B^T is just a different read order while packing,
+// so NN, NT, TN and TT all run the same micro-kernel, and no transpose is ever materialized.
+// Edges are handled there too: a sliver past the last row or column is padded with zeros, so
+// the micro-kernel always computes a full tile; a partial tile goes through a small scratch
+// tile and only its valid part is written to C.
 //
-// The fully packed BLIS-style GEMM (A packed too, threads over blocks) is a later step;
-// gemm_naive stays as the reference it will be tested against.
+// Why these block sizes (this machine: Zen 4, 32 KB L1d, 1 MB L2 per core, 32 MB L3):
+//   MR x NR = 6 x 16 floats: 12 accumulators + 2 vectors of B + 1 broadcast of A = 15 of the
+//     16 ymm registers; each k step does 12 FMAs for 8 loads, enough to keep both FMA units busy
+//     while hiding their 4-cycle latency (12 independent chains >= 2 units x 4 cycles).
+//   KC = 256: the B sliver (256 x 16 x 4 B = 16 KB) and the A sliver (6 x 256 x 4 B = 6 KB) fit
+//     L1 together, and a long k loop amortizes loading and storing the 12 accumulators.
+//   MC = 144: the A block (144 x 256 x 4 B = 144 KB) stays in L2 next to the streaming B slivers.
+//   NC = 4096: the B block (256 x 4096 x 4 B = 4 MB) stays in L3; for N <= 4096 there is one.
+//   For double the tile is 6 x 8 (same registers) and the blocks hold the same bytes.
+//
+// Threads: one team per call (if the product is large enough to pay for it, see
+// parallel::threads_for). Each thread computes its own rows of C (or, when there are few rows,
+// its own columns) with the loops above, packing its own A and B (see gemm_threaded for why).
+// The split is static, and every element of C is computed by the same sequence of FMAs whichever
+// thread computes it, so the result does not depend on the thread count at all.
+//
+// gemm_naive, the plain triple loop, stays as the reference the tests compare against; the
+// intermediate steps between the two (blocked, register-blocked) are in bench/gemm_steps.cpp.
 #include "core/kernels/gemm.h"
 
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cstdlib>
-#include <vector>
+#include <cstring>
+#include <new>
+
+#include "core/parallel.h"
 
 namespace xg::kernels {
 
@@ -42,112 +63,245 @@ using Vec = xsimd::batch<T>;
 template <class T>
 constexpr int64_t W = static_cast<int64_t>(Vec<T>::size);  // lanes: 8 floats / 4 doubles with AVX2
 
-constexpr int64_t KC = 256;  // k block (a multiple of every W, so only the last block has a k tail)
-constexpr int64_t MC = 128;  // m block (strategy a)
-constexpr int64_t NC = 512;  // n block
-constexpr int64_t PACK_ROWS = 64;  // strategy (a) packs B when M is larger than this
+// ---- block sizes (see the top of the file for why) -------------------------------------------
 
-// ---- strategy (a): MR x NR register tiles over rows of B ------------------------------------
-
-constexpr int MR = 4;
+constexpr int64_t MR = 6;                  // rows of the register tile
 template <class T>
-constexpr int64_t NR = 2 * W<T>;
+constexpr int64_t NR = 2 * W<T>;           // columns of the register tile: two vectors
+constexpr int64_t KC = 256;                // k block
+template <class T>
+constexpr int64_t MC = 576 / sizeof(T);    // m block: 144 floats, 72 doubles (multiples of MR)
+template <class T>
+constexpr int64_t NC = 16384 / sizeof(T);  // n block: 4096 floats, 2048 doubles (multiples of NR)
+static_assert(MC<float> % MR == 0 && MC<double> % MR == 0);
+static_assert(NC<float> % NR<float> == 0 && NC<double> % NR<double> == 0);
 
-// C[R, NR] (+)= A[R, kc] @ Bp[kc, NR]. Rows of Bp are bp_rs apart and contiguous.
-template <class T, int R>
-void tile_rows(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, int64_t bp_rs, T* C,
-               int64_t c_rs, bool add) {
-    Vec<T> lo[R], hi[R];  // row r of the tile: columns [0, W) and [W, 2W)
-    for (int r = 0; r < R; ++r) lo[r] = hi[r] = Vec<T>(T(0));
-    for (int64_t k = 0; k < kc; ++k) {
-        const T* b = Bp + k * bp_rs;
-        Vec<T> b_lo = Vec<T>::load_unaligned(b), b_hi = Vec<T>::load_unaligned(b + W<T>);
-        const T* a = A + k * a_cs;
-        for (int r = 0; r < R; ++r) {
-            Vec<T> a_r(a[r * a_rs]);  // one scalar of A broadcast to every lane
-            lo[r] = xsimd::fma(a_r, b_lo, lo[r]);
-            hi[r] = xsimd::fma(a_r, b_hi, hi[r]);
+constexpr int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// ---- packing buffers ----------------------------------------------------------------------------
+
+// A growing, 64-byte-aligned scratch buffer, one per thread and operand: packing allocates
+// nothing after the first call of a given size, and threads never share one.
+template <class T>
+class PackBuffer {
+  public:
+    ~PackBuffer() { std::free(data_); }
+    T* get(int64_t n) {
+        if (n > capacity_) {
+            std::free(data_);
+            const size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
+            data_ = static_cast<T*>(std::aligned_alloc(64, bytes));
+            if (!data_) throw std::bad_alloc();
+            capacity_ = n;
         }
+        return data_;
     }
-    for (int r = 0; r < R; ++r) {
-        T* c = C + r * c_rs;
-        if (add) {
-            lo[r] += Vec<T>::load_unaligned(c);
-            hi[r] += Vec<T>::load_unaligned(c + W<T>);
+
+  private:
+    T* data_ = nullptr;
+    int64_t capacity_ = 0;
+};
+
+template <class T>
+T* a_buffer(int64_t n) {
+    thread_local PackBuffer<T> buffer;
+    return buffer.get(n);
+}
+template <class T>
+T* b_buffer(int64_t n) {
+    thread_local PackBuffer<T> buffer;
+    return buffer.get(n);
+}
+
+// ---- packing --------------------------------------------------------------------------------
+
+// A[0:mc, 0:kc] (element (i, k) at A[i*a_rs + k*a_cs]) into slivers of MR rows:
+//   Ap[s][k][r] = A[s*MR + r, k],  each sliver kc*MR values, rows past mc zero.
+// The micro-kernel then reads A's column k of a sliver as MR consecutive values.
+template <class T>
+void pack_a(int64_t mc, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, T* Ap) {
+    for (int64_t i0 = 0; i0 < mc; i0 += MR, Ap += MR * kc) {
+        const int64_t rows = std::min(MR, mc - i0);
+        const T* a = A + i0 * a_rs;
+        if (rows == MR && a_rs == 1) {  // A^T stored: the MR values of column k are contiguous
+            for (int64_t k = 0; k < kc; ++k)
+                for (int64_t r = 0; r < MR; ++r) Ap[k * MR + r] = a[k * a_cs + r];
+        } else if (rows == MR) {         // A stored by rows (the usual case): MR row streams
+            for (int64_t k = 0; k < kc; ++k)
+                for (int64_t r = 0; r < MR; ++r) Ap[k * MR + r] = a[r * a_rs + k * a_cs];
+        } else {                         // the last, partial sliver: pad with zero rows
+            for (int64_t k = 0; k < kc; ++k)
+                for (int64_t r = 0; r < MR; ++r) Ap[k * MR + r] = r < rows ? a[r * a_rs + k * a_cs] : T(0);
         }
-        lo[r].store_unaligned(c);
-        hi[r].store_unaligned(c + W<T>);
     }
 }
 
-// tile_rows with the row count known only at run time (the last row tile may be short).
-template <class T, int R = MR>
-void tile_rows_n(int64_t rows, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, int64_t bp_rs,
-                 T* C, int64_t c_rs, bool add) {
-    if constexpr (R > 1) {
-        if (rows < R) return tile_rows_n<T, R - 1>(rows, kc, A, a_rs, a_cs, Bp, bp_rs, C, c_rs, add);
-    }
-    tile_rows<T, R>(kc, A, a_rs, a_cs, Bp, bp_rs, C, c_rs, add);
-}
-
-// Copies B[0:kc, j0:j0+NR] into dst[kc][NR], zero-filling columns past N.
+// B[0:kc, 0:nc] (element (k, j) at B[k*b_rs + j*b_cs]) into slivers of NR columns:
+//   Bp[s][k][c] = B[k, s*NR + c],  each sliver kc*NR values, columns past nc zero.
 template <class T>
-void pack_panel(int64_t kc, int64_t j0, int64_t N, const T* B, int64_t b_rs, int64_t b_cs, T* dst) {
-    constexpr int64_t nr = NR<T>;
-    const int64_t cols = std::min(nr, N - j0);
-    if (std::abs(b_rs) <= std::abs(b_cs)) {  // walk B along its shorter stride
+void pack_b_sliver(int64_t kc, int64_t cols, const T* B, int64_t b_rs, int64_t b_cs, T* Bp) {
+    constexpr int64_t nr = NR<T>, w = W<T>;
+    if (cols == nr && b_cs == 1) {  // rows of B contiguous (x @ W, g @ W): two vector copies per k
+        for (int64_t k = 0; k < kc; ++k) {
+            Vec<T>::load_unaligned(B + k * b_rs).store_aligned(Bp + k * nr);
+            Vec<T>::load_unaligned(B + k * b_rs + w).store_aligned(Bp + k * nr + w);
+        }
+        return;
+    }
+    // Anything else (B^T stored, as in x @ W^T or q @ k^T; the last, narrow sliver): walk B
+    // along its shorter stride, so the reads are sequential, and pad with zero columns.
+    if (std::abs(b_rs) <= std::abs(b_cs)) {
         for (int64_t c = 0; c < cols; ++c)
-            for (int64_t k = 0; k < kc; ++k) dst[k * nr + c] = B[k * b_rs + (j0 + c) * b_cs];
+            for (int64_t k = 0; k < kc; ++k) Bp[k * nr + c] = B[k * b_rs + c * b_cs];
     } else {
         for (int64_t k = 0; k < kc; ++k)
-            for (int64_t c = 0; c < cols; ++c) dst[k * nr + c] = B[k * b_rs + (j0 + c) * b_cs];
+            for (int64_t c = 0; c < cols; ++c) Bp[k * nr + c] = B[k * b_rs + c * b_cs];
     }
     for (int64_t k = 0; k < kc; ++k)
-        for (int64_t c = cols; c < nr; ++c) dst[k * nr + c] = T(0);
+        for (int64_t c = cols; c < nr; ++c) Bp[k * nr + c] = T(0);
 }
 
-// Strategies (a) and (c).
+// ---- the micro-kernel ---------------------------------------------------------------------------
+//
+// C[0:6, 0:16] (+)= A[0:6, 0:kc] @ Bp[kc x 16], all twelve 8-float pieces of the tile of C held
+// in registers for the whole k loop. One step k, float with AVX2:
+//
+//                          b0 = Bp[k][0:8]     b1 = Bp[k][8:16]      (2 aligned loads)
+//                       +-------------------+-------------------+
+//   a = bcast(A(0, k))  | c00 += a * b0     | c01 += a * b1     |
+//   a = bcast(A(1, k))  | c10 += a * b0     | c11 += a * b1     |
+//   a = bcast(A(2, k))  | c20 += a * b0     | c21 += a * b1     |    12 FMAs per 8 loads
+//   a = bcast(A(3, k))  | c30 += a * b0     | c31 += a * b1     |
+//   a = bcast(A(4, k))  | c40 += a * b0     | c41 += a * b1     |
+//   a = bcast(A(5, k))  | c50 += a * b0     | c51 += a * b1     |
+//                       +-------------------+-------------------+
+//   registers: c00..c51 = 12 accumulators, b0 b1 = 2, a = 1  ->  15 of 16 ymm
+//
+// A(r, k) is A[r * a_rs + k * a_cs]: a packed sliver (a_rs = 1, a_cs = MR) or, when packing A
+// would not pay (see gemm_blocked), rows of A read where they lie (a_rs = lda, a_cs = 1). The
+// broadcasts are loads either way; two row pointers (rows 0 and 3) plus x86's scaled addressing
+// reach all six rows without extra instructions.
+//
+// The accumulators start at zero and C is touched once, at the end: C = acc, or C += acc when
+// adding to what an earlier k block (or the caller, accumulate = true) left there. That access
+// would miss the cache (C is large, and we last saw it a whole k block ago) and stall the core
+// with nothing left to overlap it with, so the tile of C is prefetched before the k loop starts:
+// the memory system fetches it while the FMAs run (~10% at 1024 and for K > KC).
+// xsimd picks the instruction set: with SSE2 or NEON the same code is a portable 6 x 8 tile of
+// 4-lane vectors.
 template <class T>
-void gemm_row_tiles(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B,
-                    int64_t b_rs, int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
-    constexpr int64_t nr = NR<T>;
-    std::vector<T> packed;           // the B panels that are not read in place, KC x NR each
-    alignas(64) T scratch[MR * nr];  // a full tile, of which the last panel keeps `cols` columns
-    for (int64_t n0 = 0; n0 < N; n0 += NC) {
-        const int64_t n1 = std::min(N, n0 + NC);
-        // With few rows, (a) reads full-width panels of B in place and packs only a narrow last
-        // one. With many, each panel is reused by many row tiles and packing it pays for itself
-        // (one contiguous L1-resident stream instead of KC rows far apart: ~1.3x at 512, more at
-        // 1024). (c) always packs.
-        const bool in_place_ok = b_cs == 1 && M <= PACK_ROWS;
-        const int64_t packed_from = in_place_ok ? n1 - (n1 - n0) % nr : n0;
-        for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            const int64_t kc = std::min(KC, K - k0);
-            const bool add = accumulate || k0 > 0;
-            const T* Bk = B + k0 * b_rs;
-            packed.resize(static_cast<size_t>((n1 - packed_from + nr - 1) / nr * kc * nr));
-            for (int64_t j0 = packed_from; j0 < n1; j0 += nr)
-                pack_panel(kc, j0, n1, Bk, b_rs, b_cs, packed.data() + (j0 - packed_from) / nr * kc * nr);
+void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T* C, int64_t c_rs, bool add) {
+    using V = Vec<T>;
+    constexpr int64_t w = W<T>;
+    for (int64_t r = 0; r < MR; ++r) {  // each row of the tile is 2w values: one or two cache lines
+        __builtin_prefetch(C + r * c_rs, 1);
+        __builtin_prefetch(C + r * c_rs + 2 * w - 1, 1);
+    }
+    V c00(T(0)), c01(T(0)), c10(T(0)), c11(T(0)), c20(T(0)), c21(T(0));
+    V c30(T(0)), c31(T(0)), c40(T(0)), c41(T(0)), c50(T(0)), c51(T(0));
+    const T* a0 = A;             // rows 0, 1, 2 at a0, a0 + a_rs, a0 + 2 a_rs
+    const T* a3 = A + 3 * a_rs;  // rows 3, 4, 5
+    for (int64_t k = 0; k < kc; ++k, a0 += a_cs, a3 += a_cs, Bp += 2 * w) {
+        const V b0 = V::load_aligned(Bp), b1 = V::load_aligned(Bp + w);
+        V a(a0[0]);
+        c00 = xsimd::fma(a, b0, c00);
+        c01 = xsimd::fma(a, b1, c01);
+        a = V(a0[a_rs]);
+        c10 = xsimd::fma(a, b0, c10);
+        c11 = xsimd::fma(a, b1, c11);
+        a = V(a0[2 * a_rs]);
+        c20 = xsimd::fma(a, b0, c20);
+        c21 = xsimd::fma(a, b1, c21);
+        a = V(a3[0]);
+        c30 = xsimd::fma(a, b0, c30);
+        c31 = xsimd::fma(a, b1, c31);
+        a = V(a3[a_rs]);
+        c40 = xsimd::fma(a, b0, c40);
+        c41 = xsimd::fma(a, b1, c41);
+        a = V(a3[2 * a_rs]);
+        c50 = xsimd::fma(a, b0, c50);
+        c51 = xsimd::fma(a, b1, c51);
+    }
+    auto store_row = [&](int64_t r, V lo, V hi) {
+        T* c = C + r * c_rs;
+        if (add) {
+            lo += V::load_unaligned(c);
+            hi += V::load_unaligned(c + w);
+        }
+        lo.store_unaligned(c);
+        hi.store_unaligned(c + w);
+    };
+    store_row(0, c00, c01);
+    store_row(1, c10, c11);
+    store_row(2, c20, c21);
+    store_row(3, c30, c31);
+    store_row(4, c40, c41);
+    store_row(5, c50, c51);
+}
 
-            for (int64_t m0 = 0; m0 < M; m0 += MC) {
-                const int64_t m1 = std::min(M, m0 + MC);
-                for (int64_t j0 = n0; j0 < n1; j0 += nr) {
-                    const int64_t cols = std::min(nr, n1 - j0);
-                    const bool in_place = j0 < packed_from;
-                    const T* Bp = in_place ? Bk + j0 : packed.data() + (j0 - packed_from) / nr * kc * nr;
-                    const int64_t bp_rs = in_place ? b_rs : nr;
-                    for (int64_t i = m0; i < m1; i += MR) {
-                        const int64_t rows = std::min<int64_t>(MR, m1 - i);
-                        const T* Ai = A + i * a_rs + k0 * a_cs;
-                        T* Ci = C + i * c_rs + j0;
-                        if (cols == nr) {
-                            tile_rows_n<T>(rows, kc, Ai, a_rs, a_cs, Bp, bp_rs, Ci, c_rs, add);
-                            continue;
+// A tile at the bottom or right edge (rows < MR or cols < NR): the micro-kernel computes the
+// full tile into a scratch tile, and only the valid part goes to C. The arithmetic per element
+// is the same as for a full tile, so an element's value does not depend on where tiles fall.
+template <class T>
+void edge_tile(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T* C, int64_t c_rs, bool add,
+               int64_t rows, int64_t cols) {
+    alignas(64) T tile[MR * NR<T>];
+    micro_kernel<T>(kc, A, a_rs, a_cs, Bp, tile, NR<T>, false);
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+            T& out = C[r * c_rs + c];
+            out = add ? out + tile[r * NR<T> + c] : tile[r * NR<T> + c];
+        }
+}
+
+// ---- the loops around the micro-kernel ------------------------------------------------------------
+
+// C[M, N] (+)= A[M, K] @ B[K, N] on the calling thread: the five loops of the top of the file.
+//
+// Packing A pays when each packed sliver is reused by many B slivers. With few columns (N <=
+// 256: 16 slivers or fewer, as in the ViT's [6400 x 512] @ [512 x 128]) and rows of A that are
+// contiguous, copying A costs more than it saves, and the micro-kernel reads A in place
+// (measured: 76 -> 88 GFLOP/s on that shape; at N = 1024 packing wins, 100 against 95). A stored
+// transposed is always packed: read in place, each step k would touch a new cache line for 6 values.
+template <class T>
+void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
+                  int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
+    constexpr int64_t nr = NR<T>, mc_max = MC<T>, nc_max = NC<T>;
+    const int64_t kc_max = std::min(KC, K);
+    const bool a_in_place = a_cs == 1 && N <= 16 * nr;
+    T* Ap = a_buffer<T>((a_in_place ? MR : std::min(mc_max, ceil_div(M, MR) * MR)) * kc_max);
+    T* Bp = b_buffer<T>(std::min(nc_max, ceil_div(N, nr) * nr) * kc_max);
+    for (int64_t jc = 0; jc < N; jc += nc_max) {
+        const int64_t nc = std::min(nc_max, N - jc);
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            const int64_t kc = std::min(KC, K - pc);
+            const bool add = accumulate || pc > 0;  // later k blocks add to what the first wrote
+            for (int64_t j = 0; j < nc; j += nr)
+                pack_b_sliver<T>(kc, std::min(nr, nc - j), B + pc * b_rs + (jc + j) * b_cs, b_rs, b_cs, Bp + j * kc);
+            for (int64_t ic = 0; ic < M; ic += mc_max) {
+                const int64_t mc = std::min(mc_max, M - ic);
+                const T* Ablock = A + ic * a_rs + pc * a_cs;
+                if (!a_in_place) pack_a<T>(mc, kc, Ablock, a_rs, a_cs, Ap);
+                for (int64_t jr = 0; jr < nc; jr += nr) {  // one B sliver stays in L1 ...
+                    const int64_t cols = std::min(nr, nc - jr);
+                    const T* bp = Bp + jr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {  // ... while the A slivers stream past it
+                        const int64_t rows = std::min(MR, mc - ir);
+                        T* c = C + (ic + ir) * c_rs + jc + jr;
+                        // This tile's rows of A: a packed sliver, or in place. A short last
+                        // sliver is always packed (padded with zeros) so nothing reads past row M.
+                        const T* ap = Ap + ir * kc;
+                        int64_t ap_rs = 1, ap_cs = MR;
+                        if (a_in_place && rows == MR) {
+                            ap = Ablock + ir * a_rs;
+                            ap_rs = a_rs;
+                            ap_cs = 1;
+                        } else if (a_in_place) {
+                            pack_a<T>(rows, kc, Ablock + ir * a_rs, a_rs, a_cs, Ap);
+                            ap = Ap;
                         }
-                        tile_rows_n<T>(rows, kc, Ai, a_rs, a_cs, Bp, bp_rs, scratch, nr, false);
-                        for (int64_t r = 0; r < rows; ++r)
-                            for (int64_t c = 0; c < cols; ++c)
-                                Ci[r * c_rs + c] = (add ? Ci[r * c_rs + c] : T(0)) + scratch[r * nr + c];
+                        if (rows == MR && cols == nr) micro_kernel<T>(kc, ap, ap_rs, ap_cs, bp, c, c_rs, add);
+                        else edge_tile<T>(kc, ap, ap_rs, ap_cs, bp, c, c_rs, add, rows, cols);
                     }
                 }
             }
@@ -155,73 +309,102 @@ void gemm_row_tiles(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, i
     }
 }
 
-// ---- strategy (b): DR x DC blocks of dot products -------------------------------------------
-
-constexpr int DR = 3;
-constexpr int DC = 4;
-
-// C[R, CC] (+)= A[R, kc] @ Bt[CC, kc]^T. Rows of A (a_rs apart) and of Bt (bt_rs apart, the
-// columns of B) are contiguous. R*CC accumulators + R rows of A + one of Bt fit the 16 registers.
-template <class T, int R, int CC>
-void tile_dots(int64_t kc, const T* A, int64_t a_rs, const T* Bt, int64_t bt_rs, T* C, int64_t c_rs, bool add) {
-    Vec<T> acc[R][CC];
-    for (int r = 0; r < R; ++r)
-        for (int c = 0; c < CC; ++c) acc[r][c] = Vec<T>(T(0));
-    int64_t k = 0;
-    for (; k + W<T> <= kc; k += W<T>) {
-        Vec<T> a[R];
-        for (int r = 0; r < R; ++r) a[r] = Vec<T>::load_unaligned(A + r * a_rs + k);
-        for (int c = 0; c < CC; ++c) {
-            Vec<T> b = Vec<T>::load_unaligned(Bt + c * bt_rs + k);
-            for (int r = 0; r < R; ++r) acc[r][c] = xsimd::fma(a[r], b, acc[r][c]);
-        }
-    }
-    for (int r = 0; r < R; ++r) {
-        for (int c = 0; c < CC; ++c) {
-            T dot = xsimd::hadd(acc[r][c]);
-            for (int64_t kk = k; kk < kc; ++kk) dot += A[r * a_rs + kk] * Bt[c * bt_rs + kk];  // k tail
-            T& out = C[r * c_rs + c];
-            out = add ? out + dot : dot;
-        }
-    }
-}
-
-// tile_dots with the tile size known only at run time (the last row or column tile may be short).
-template <class T, int R, int CC = DC>
-void tile_dots_c(int64_t cols, int64_t kc, const T* A, int64_t a_rs, const T* Bt, int64_t bt_rs, T* C,
-                 int64_t c_rs, bool add) {
-    if constexpr (CC > 1) {
-        if (cols < CC) return tile_dots_c<T, R, CC - 1>(cols, kc, A, a_rs, Bt, bt_rs, C, c_rs, add);
-    }
-    tile_dots<T, R, CC>(kc, A, a_rs, Bt, bt_rs, C, c_rs, add);
-}
-template <class T, int R = DR>
-void tile_dots_n(int64_t rows, int64_t cols, int64_t kc, const T* A, int64_t a_rs, const T* Bt, int64_t bt_rs,
-                 T* C, int64_t c_rs, bool add) {
-    if constexpr (R > 1) {
-        if (rows < R) return tile_dots_n<T, R - 1>(rows, cols, kc, A, a_rs, Bt, bt_rs, C, c_rs, add);
-    }
-    tile_dots_c<T, R>(cols, kc, A, a_rs, Bt, bt_rs, C, c_rs, add);
-}
-
-// Strategy (b). Requires a_cs == 1 and b_rs == 1.
+// The threaded GEMM: C is cut into one block per thread, by rows (each thread a range of row
+// tiles, all columns) or, when there are too few rows to share out evenly, by columns. Each
+// thread then runs gemm_blocked on its block with its own packed A and B: the threads never
+// wait for each other (no barrier but the end of the team), which matters on a loaded machine,
+// where a thread waiting at a barrier may wait for a whole time slice of someone else's process.
+// The price is that, split by rows, every thread packs all of B; that is K*N copies per thread
+// against M*N*K/threads multiply-adds, a few percent at worst (M = 128).
 template <class T>
-void gemm_dot_tiles(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, const T* B, int64_t b_cs, T* C,
-                    int64_t c_rs, bool accumulate) {
-    for (int64_t n0 = 0; n0 < N; n0 += NC) {
-        const int64_t n1 = std::min(N, n0 + NC);
-        for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            const int64_t kc = std::min(KC, K - k0);
-            const bool add = accumulate || k0 > 0;
-            for (int64_t i = 0; i < M; i += DR) {
-                const int64_t rows = std::min<int64_t>(DR, M - i);
-                for (int64_t j = n0; j < n1; j += DC) {
-                    const int64_t cols = std::min<int64_t>(DC, n1 - j);
-                    tile_dots_n<T>(rows, cols, kc, A + i * a_rs + k0, a_rs, B + j * b_cs + k0, b_cs, C + i * c_rs + j,
-                                   c_rs, add);
-                }
+void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
+                   int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
+    const int threads = parallel::threads_for(static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
+    if (threads == 1) return gemm_blocked(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);
+    parallel::run_team(threads, [&](int tid, int team) {
+        const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR<T>);
+        // The split whose busiest thread has fewer tiles to compute.
+        const bool by_rows = ceil_div(row_tiles, team) * col_tiles <= ceil_div(col_tiles, team) * row_tiles;
+        int64_t t0, t1;
+        if (by_rows) {
+            parallel::split(row_tiles, tid, team, t0, t1);
+            const int64_t i0 = t0 * MR, i1 = std::min(M, t1 * MR);
+            if (i1 > i0) gemm_blocked(i1 - i0, N, K, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0 * c_rs, c_rs, accumulate);
+        } else {
+            parallel::split(col_tiles, tid, team, t0, t1);
+            const int64_t j0 = t0 * NR<T>, j1 = std::min(N, t1 * NR<T>);
+            if (j1 > j0) gemm_blocked(M, j1 - j0, K, A, a_rs, a_cs, B + j0 * b_cs, b_rs, b_cs, C + j0, c_rs, accumulate);
+        }
+    });
+}
+
+// ---- matrix @ vector ----------------------------------------------------------------------------
+//
+// With one row (M == 1) or one column (N == 1) a 6 x 16 tile would be 5/6 or 15/16 padding, and
+// there is no reuse for packing to buy: these are memory-bound loops, written directly.
+
+// sum_k a[k] * b[k] over contiguous vectors: two SIMD accumulators (so the FMA latency is not
+// the limit), summed across lanes at the end, then the tail.
+template <class T>
+T dot_contiguous(int64_t K, const T* a, const T* b) {
+    constexpr int64_t w = W<T>;
+    Vec<T> acc0(T(0)), acc1(T(0));
+    int64_t k = 0;
+    for (; k + 2 * w <= K; k += 2 * w) {
+        acc0 = xsimd::fma(Vec<T>::load_unaligned(a + k), Vec<T>::load_unaligned(b + k), acc0);
+        acc1 = xsimd::fma(Vec<T>::load_unaligned(a + k + w), Vec<T>::load_unaligned(b + k + w), acc1);
+    }
+    T sum = xsimd::hadd(acc0 + acc1);
+    for (; k < K; ++k) sum += a[k] * b[k];
+    return sum;
+}
+
+// C[0, :] (+)= A[0, :] @ B.
+template <class T>
+void gemv_row(int64_t N, int64_t K, const T* A, int64_t a_cs, const T* B, int64_t b_rs, int64_t b_cs, T* C,
+              bool accumulate) {
+    constexpr int64_t w = W<T>;
+    int64_t j = 0;
+    if (b_cs == 1) {  // rows of B contiguous: C += A[0, k] * row k of B, 4 vectors of C in registers
+        for (; j + 4 * w <= N; j += 4 * w) {
+            Vec<T> acc[4] = {Vec<T>(T(0)), Vec<T>(T(0)), Vec<T>(T(0)), Vec<T>(T(0))};
+            for (int64_t k = 0; k < K; ++k) {
+                const Vec<T> a(A[k * a_cs]);
+                for (int64_t v = 0; v < 4; ++v)
+                    acc[v] = xsimd::fma(a, Vec<T>::load_unaligned(B + k * b_rs + j + v * w), acc[v]);
+            }
+            for (int64_t v = 0; v < 4; ++v) {
+                if (accumulate) acc[v] += Vec<T>::load_unaligned(C + j + v * w);
+                acc[v].store_unaligned(C + j + v * w);
             }
         }
+    } else if (b_rs == 1 && a_cs == 1) {  // columns of B contiguous (v @ W^T): one dot product each
+        for (; j < N; ++j) {
+            const T sum = dot_contiguous(K, A, B + j * b_cs);
+            C[j] = accumulate ? C[j] + sum : sum;
+        }
+    }
+    for (; j < N; ++j) {
+        T sum = 0;
+        for (int64_t k = 0; k < K; ++k) sum += A[k * a_cs] * B[k * b_rs + j * b_cs];
+        C[j] = accumulate ? C[j] + sum : sum;
+    }
+}
+
+// C[:, 0] (+)= A @ B[:, 0]: one dot product per row of C, SIMD over k when both are contiguous.
+template <class T>
+void gemv_col(int64_t M, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs, T* C,
+              int64_t c_rs, bool accumulate) {
+    for (int64_t i = 0; i < M; ++i) {
+        const T* a = A + i * a_rs;
+        T sum = 0;
+        if (a_cs == 1 && b_rs == 1) {
+            sum = dot_contiguous(K, a, B);
+        } else {
+            for (int64_t k = 0; k < K; ++k) sum += a[k * a_cs] * B[k * b_rs];
+        }
+        T& out = C[i * c_rs];
+        out = accumulate ? out + sum : sum;
     }
 }
 
@@ -236,15 +419,9 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_c
             for (int64_t i = 0; i < M; ++i) std::fill(C + i * c_rs, C + i * c_rs + N, T(0));
         return;
     }
-    if (b_cs == 1 && N >= W<T>) {
-        gemm_row_tiles(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);  // (a)
-    } else if (b_rs == 1 && a_cs == 1 && (M <= PACK_ROWS || N < W<T>)) {
-        // (b), also matrix @ vector. With many rows, packing B^T into panels and running (a)
-        // measured ~1.5-2x faster (the dot tiles stream 4 rows of B^T from L2 per 3 rows of A).
-        gemm_dot_tiles(M, N, K, A, a_rs, B, b_cs, C, c_rs, accumulate);
-    } else {
-        gemm_row_tiles(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);  // (c): packs B
-    }
+    if (M == 1) return gemv_row(N, K, A, a_cs, B, b_rs, b_cs, C, accumulate);
+    if (N == 1) return gemv_col(M, K, A, a_rs, a_cs, B, b_rs, C, c_rs, accumulate);
+    gemm_threaded(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);
 }
 
 template <class T>

@@ -11,13 +11,16 @@
 // stride 0 along the batch dims its operand was broadcast over: the products of all those
 // batches are summed straight into it.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <type_traits>
+#include <vector>
 
 #include "core/autograd/node.h"
 #include "core/kernels/gemm.h"
 #include "core/kernels/strided_loop.h"
 #include "core/ops.h"
+#include "core/parallel.h"
 
 namespace xg {
 
@@ -88,10 +91,15 @@ void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b) {
     const T* B = b.data_ptr<T>();
     T* C = out.data_ptr<T>();
 
-    // One C[m, n] (+)= A[m, k] @ B[k, n]; int64 has no SIMD kernel and takes the plain loop.
+    // One C[m, N] (+)= A[m, k] @ B[k, N], rows of A and C ars and crs apart; int64 has no SIMD
+    // kernel and takes the plain loop.
+    auto product_rows = [&](int64_t m, int64_t k, const T* pa, int64_t ars, const T* pb, T* pc, int64_t crs,
+                            bool accumulate) {
+        if constexpr (std::is_floating_point_v<T>) kernels::gemm<T>(m, N, k, pa, ars, a_cs, pb, b_rs, b_cs, pc, crs, accumulate);
+        else kernels::gemm_naive<T>(m, N, k, pa, ars, a_cs, pb, b_rs, b_cs, pc, crs, accumulate);
+    };
     auto product = [&](int64_t m, int64_t k, const T* pa, const T* pb, T* pc, bool accumulate) {
-        if constexpr (std::is_floating_point_v<T>) kernels::gemm<T>(m, N, k, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, c_rs, accumulate);
-        else kernels::gemm_naive<T>(m, N, k, pa, a_rs, a_cs, pb, b_rs, b_cs, pc, c_rs, accumulate);
+        product_rows(m, k, pa, a_rs, pb, pc, c_rs, accumulate);
     };
 
     // When the memory layout allows it, the whole batch is one bigger product (fewer, larger
@@ -103,6 +111,10 @@ void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b) {
         // b shared by every batch (x @ W, x [n, M, K]): the batches stack into the rows of
         // one [n*M, K] @ [K, N].
         if (sb0 == 0 && sa0 == M * a_rs && sc0 == M * c_rs) return product(n * M, K, A, B, C, false);
+        // The same with one row per batch, whatever the batch strides: the batch is the rows.
+        // (nn.MultiheadAttention projects its input as a [L, N, E] view: with N = 1, L products
+        // of a single row each would otherwise run as L matrix-vector products.)
+        if (sb0 == 0 && sc0 != 0 && M == 1) return product_rows(n, K, A, sa0, B, C, sc0, false);
         // out shared by every batch (the gradient of that W: x^T @ g summed over n): the batches
         // line up along k, one [M, n*K] @ [n*K, N].
         if (sc0 == 0 && sa0 == K * a_cs && sb0 == K * b_rs) return product(M, n * K, A, B, C, false);
@@ -110,9 +122,28 @@ void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b) {
 
     bool sums = false;  // some batch dim of out has stride 0
     for (size_t i = 0; i < nb; ++i) sums = sums || (sc[i] == 0 && batch[i] > 1);
+    // The element offsets of each product's A, B and C.
+    std::vector<std::array<int64_t, 3>> products;
     kernels::for_each_row<3>(batch, {&sa, &sb, &sc}, [&](auto off, int64_t n, auto st) {
-        for (int64_t i = 0; i < n; ++i) product(M, K, A + off[0] + i * st[0], B + off[1] + i * st[1], C + off[2] + i * st[2], sums);
+        for (int64_t i = 0; i < n; ++i) products.push_back({off[0] + i * st[0], off[1] + i * st[1], off[2] + i * st[2]});
     });
+    const auto count = static_cast<int64_t>(products.size());
+    const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
+    // Many products, each too small to be worth splitting (attention: 1024 heads x [50, 16] @
+    // [16, 50]): give each thread a contiguous range of whole products, each run on one thread.
+    // Not when products sum into one output (its threads would race on it); and with a few large
+    // products, each GEMM spreads its own rows over the threads instead.
+    const int threads = sums || count < 2 ? 1 : parallel::threads_for(work * static_cast<double>(count));
+    if (threads > 1 && (count >= 4 * threads || parallel::threads_for(work) == 1)) {
+        parallel::run_team(threads, [&](int tid, int team) {
+            int64_t begin, end;
+            parallel::split(count, tid, team, begin, end);
+            for (int64_t p = begin; p < end; ++p)
+                product(M, K, A + products[p][0], B + products[p][1], C + products[p][2], false);
+        });
+        return;
+    }
+    for (const auto& [oa, ob, oc] : products) product(M, K, A + oa, B + ob, C + oc, sums);
 }
 
 // The node name PyTorch 1.13 shows for this case. PyTorch reaches some cases through

@@ -1,11 +1,13 @@
-// matmul, mm, bmm and the GEMM kernel under them: the fast gemm against gemm_naive on many
-// shapes and stride layouts, every torch.matmul rule against hand-computed values and an
+// matmul, mm, bmm and the GEMM kernel under them: the fast gemm against gemm_naive on every size
+// 1..67 and on shapes crossing each cache block, in all stride layouts, on 1 and 2 threads (with
+// the same bits on both), every torch.matmul rule against hand-computed values and an
 // independent broadcast-multiply-sum reference, the error messages, node names, and a float64
 // gradcheck for every case (including broadcast batches and transposed inputs).
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/kernels/gemm.h"
@@ -93,21 +95,83 @@ void check_gemm(int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b, boo
 
 template <class T>
 void check_gemm_shapes() {
-    const std::vector<int64_t> sizes = {1, 2, 3, 7, 8, 9, 16, 17, 31, 33, 67};
+    // Every size 1..67 as M against a set of N (and the other way round): below, at and above
+    // the 6 x 16 register tile (6 x 8 for double) and its multiples, so every edge tile shape
+    // occurs; K runs through values below, at and above a SIMD width.
+    const std::vector<int64_t> others = {1, 5, 6, 7, 16, 17, 33, 67};
+    const std::vector<int64_t> ks = {1, 2, 3, 7, 8, 9, 16, 19, 31, 64, 67};
     uint64_t seed = 1;
-    for (int64_t M : sizes)
-        for (int64_t N : sizes)
-            for (int64_t K : {int64_t(1), int64_t(5), int64_t(8), int64_t(19), int64_t(67)})
-                for (int layout = 0; layout < 4; ++layout)
-                    check_gemm<T>(M, N, K, layout & 1, layout & 2, (M + N + K + layout) % 2 == 0, ++seed);
-    // Across each cache block in turn (MC = 128 rows, NC = 512 columns, KC = 256), and past
-    // the 64 rows from which the row kernel packs B.
-    for (int layout = 0; layout < 4; ++layout) {
-        check_gemm<T>(131, 21, 37, layout & 1, layout & 2, layout == 3, ++seed);
-        check_gemm<T>(13, 517, 29, layout & 1, layout & 2, layout == 2, ++seed);
-        check_gemm<T>(11, 23, 263, layout & 1, layout & 2, layout == 1, ++seed);
-        check_gemm<T>(70, 50, 270, layout & 1, layout & 2, layout == 0, ++seed);
-    }
+    for (int64_t s = 1; s <= 67; ++s)
+        for (size_t t = 0; t < others.size(); ++t)
+            for (int layout = 0; layout < 4; ++layout) {
+                const int64_t K = ks[(static_cast<size_t>(s) + t + static_cast<size_t>(layout)) % ks.size()];
+                check_gemm<T>(s, others[t], K, layout & 1, layout & 2, (s + layout) % 2 == 0, ++seed);
+                check_gemm<T>(others[t], s, K, layout & 1, layout & 2, (s + layout) % 2 == 1, ++seed);
+            }
+    // Every K 1..67 on a full tile and on a ragged shape.
+    for (int64_t K = 1; K <= 67; ++K)
+        for (int layout = 0; layout < 4; ++layout) {
+            check_gemm<T>(6, 16, K, layout & 1, layout & 2, K % 2 == 0, ++seed);
+            check_gemm<T>(13, 19, K, layout & 1, layout & 2, K % 2 == 1, ++seed);
+        }
+}
+
+// RAII: run a block with a given number of threads, then restore the previous setting.
+struct ThreadCount {
+    int saved = xg::get_num_threads();
+    explicit ThreadCount(int n) { xg::set_num_threads(n); }
+    ~ThreadCount() { xg::set_num_threads(saved); }
+};
+
+// Shapes large enough to be split over two threads and to cross every cache block (KC = 256,
+// MC = 144 rows, NC = 4096 columns for float; 72 and 2048 for double), in every layout, on 1 and
+// on 2 threads: each against gemm_naive, and the two thread counts bit-identical.
+template <class T>
+void check_gemm_large(const std::vector<int>& layouts) {
+    struct Case {
+        int64_t M, N, K;
+    };
+    const Case cases[] = {
+        {150, 290, 270},  // many rows and columns: packed A, split by rows, two k blocks
+        {151, 200, 520},  // N <= 256: A read in place, three k blocks, a ragged last row tile
+        {5, 1500, 100},   // one row tile: split by columns
+        {20, 4200, 9},    // past NC
+    };
+    uint64_t seed = 1000;
+    for (const Case& c : cases)
+        for (int layout : layouts) {
+            const bool accumulate = (seed / 3 + static_cast<uint64_t>(layout)) % 2 == 0;
+            const bool ta = layout & 1, tb = layout & 2;
+            const int64_t lda = (ta ? c.M : c.K) + 3, ldb = (tb ? c.K : c.N) + 2, ldc = c.N + 1;
+            auto buf = [&](int64_t rows, int64_t ld, uint64_t s) {
+                std::vector<double> d = pseudo_random(static_cast<size_t>(rows * ld), s);
+                return std::vector<T>(d.begin(), d.end());
+            };
+            std::vector<T> A = buf(ta ? c.K : c.M, lda, ++seed), B = buf(tb ? c.N : c.K, ldb, ++seed);
+            const std::vector<T> C0 = buf(c.M, ldc, ++seed);
+            std::vector<T> R = C0, C1 = C0, C2 = C0;
+            const int64_t a_rs = ta ? 1 : lda, a_cs = ta ? lda : 1, b_rs = tb ? 1 : ldb, b_cs = tb ? ldb : 1;
+            xg::kernels::gemm_naive<T>(c.M, c.N, c.K, A.data(), a_rs, a_cs, B.data(), b_rs, b_cs, R.data(), ldc,
+                                       accumulate);
+            {
+                ThreadCount one(1);
+                xg::kernels::gemm<T>(c.M, c.N, c.K, A.data(), a_rs, a_cs, B.data(), b_rs, b_cs, C1.data(), ldc,
+                                     accumulate);
+            }
+            {
+                ThreadCount two(2);
+                xg::kernels::gemm<T>(c.M, c.N, c.K, A.data(), a_rs, a_cs, B.data(), b_rs, b_cs, C2.data(), ldc,
+                                     accumulate);
+            }
+            const double tol = (std::is_same_v<T, float> ? 1e-6 : 1e-14) * static_cast<double>(c.K + 4);
+            int64_t bad = 0;
+            for (size_t i = 0; i < R.size(); ++i)
+                if (std::abs(static_cast<double>(C1[i]) - static_cast<double>(R[i])) > tol) ++bad;
+            INFO("M=" << c.M << " N=" << c.N << " K=" << c.K << " trans_a=" << ta << " trans_b=" << tb
+                      << " accumulate=" << accumulate);
+            CHECK(bad == 0);
+            CHECK(C1 == C2);  // bit for bit, whatever the thread count
+        }
 }
 
 }  // namespace
@@ -117,6 +181,47 @@ void check_gemm_shapes() {
 TEST_CASE("matmul: gemm matches gemm_naive on odd shapes, all transposed layouts, float") { check_gemm_shapes<float>(); }
 
 TEST_CASE("matmul: gemm matches gemm_naive on odd shapes, all transposed layouts, double") { check_gemm_shapes<double>(); }
+
+TEST_CASE("matmul: gemm across cache blocks on 1 and 2 threads, bit-identical, float") {
+    check_gemm_large<float>({0, 1, 2, 3});
+}
+
+TEST_CASE("matmul: gemm across cache blocks on 1 and 2 threads, bit-identical, double") {
+    check_gemm_large<double>({0, 3});
+}
+
+TEST_CASE("matmul: batched matmul split over threads: same bits as one thread, matches the reference") {
+    // Many small products (attention's shape, scaled down): the batch is spread over the threads.
+    Tensor q = f32({64, 20, 16}, 5), k = f32({64, 16, 20}, 6);
+    Tensor one, two;
+    {
+        ThreadCount t(1);
+        one = xg::matmul(q, k);
+    }
+    {
+        ThreadCount t(2);
+        two = xg::matmul(q, k);
+        CHECK(xg::equal(two, xg::matmul(q, k)));  // and run to run
+    }
+    CHECK(xg::equal(one, two));
+    CHECK(close(one, reference_matmul(q, k)));
+    // A broadcast operand whose gradient sums over the batch (not split: one output).
+    Tensor w = leaf({16, 7}, 7);
+    Tensor x = leaf({64, 20, 16}, 8);
+    Tensor g1, g2;
+    {
+        ThreadCount t(1);
+        xg::matmul(x, w).sum().backward();
+        g1 = w.grad().clone();
+        w.set_grad(Tensor());
+    }
+    {
+        ThreadCount t(2);
+        xg::matmul(x, w).sum().backward();
+        g2 = w.grad().clone();
+    }
+    CHECK(xg::equal(g1, g2));
+}
 
 TEST_CASE("matmul: gemm edge cases: K = 0, broadcast (stride 0) operands") {
     std::vector<float> C(6, 7.0f);

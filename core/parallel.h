@@ -1,0 +1,67 @@
+#pragma once
+// Threads. xgrad runs its heavy kernels (the GEMM, and batches of small matrix products) on an
+// OpenMP team; everything else runs on the calling thread.
+//
+//   xg::set_num_threads(1);          // like torch.set_num_threads(1)
+//   int n = xg::get_num_threads();   // starts at OMP_NUM_THREADS, else the number of cores
+//
+// Determinism: work is split statically (thread t always gets the same block of C), and no
+// kernel sums partial results in an order that depends on which thread finished first. Every
+// element of a GEMM's output is even computed with the same operations whatever the thread
+// count, so results are bit-identical run to run, and across thread counts as well.
+//
+// Built without OpenMP, everything runs on one thread and set_num_threads only records the value.
+// This header includes only the standard library (and core/error.h).
+#include <cstdint>
+#include <functional>
+
+#include "core/error.h"
+
+namespace xg {
+
+// Threads the kernels may use from now on; n >= 1 (throws xg::Error otherwise).
+void set_num_threads(int n, SrcLoc loc = SrcLoc::current());
+int get_num_threads();
+
+namespace parallel {
+
+// True inside a parallel region: kernels called there run on their own thread only (a GEMM
+// called once per attention head, say, when the heads are already spread over the threads).
+bool in_parallel();
+
+// The team size a kernel should use for `work` multiply-adds (or comparable operations): 1
+// when there is too little work for a second thread to pay for waking it (a few microseconds),
+// or when called inside a parallel region; else get_num_threads().
+int threads_for(double work);
+
+// Runs body(thread_id, team_size) on a team of `n` threads (n == 1: on the caller, no team).
+// The team size passed to body is the one OpenMP actually granted, which may be smaller than n.
+// xgrad's kernels give each thread its own block of the output and never make threads wait for
+// each other inside a team: on a loaded machine a thread waiting at a barrier can lose a whole
+// time slice to someone else's process.
+template <class Body>
+void run_team(int n, Body&& body);
+
+// [begin, end) of thread `tid`'s share of `count` items split into `team` contiguous parts that
+// differ by at most one item: the static partition every threaded loop uses.
+inline void split(int64_t count, int tid, int team, int64_t& begin, int64_t& end) {
+    const int64_t base = count / team, extra = count % team;
+    begin = tid * base + (tid < extra ? tid : extra);
+    end = begin + base + (tid < extra ? 1 : 0);
+}
+
+// Implementation detail of run_team (core/parallel.cpp, the one place with an omp pragma
+// outside the kernels, so that this header needs no OpenMP flags).
+void run_team_on_threads(int n, const std::function<void(int, int)>& body);
+
+template <class Body>
+void run_team(int n, Body&& body) {
+    if (n <= 1) {
+        body(0, 1);  // no team, no std::function: the common small case costs nothing extra
+        return;
+    }
+    run_team_on_threads(n, body);
+}
+
+}  // namespace parallel
+}  // namespace xg
