@@ -6,7 +6,9 @@
 //   patches.png               test images and the patches the model reads them as
 //   attention_layers.png      per layer, how much the CLS token attends to each patch
 //   rollout.png               attention rollout: what reaches the CLS token through all the layers
-//   position_similarity.png   cosine similarity of the learned position embeddings (ViT Figure 7)
+//   position_similarity.png   cosine similarity of the learned position embeddings (ViT Figure 7);
+//                             position_similarity_learned.png the same for what training added to
+//                             them (with --checkpoint: the starting table is recreated from the seed)
 //   curves.png                loss and accuracy during training, from the run's metrics.csv
 //
 // Run:  ./build/dev/tutorials/09_visualize --checkpoint runs/fashion_mnist/checkpoint.safetensors --out viz
@@ -170,11 +172,16 @@ int main(int argc, char** argv) {
 
     // The model: trained, or as it starts.
     std::shared_ptr<xg::vit::VisionTransformer> model;
+    Tensor initial_pos_embedding;  // the table before training, when it can be recreated
     fs::path metrics = args.metrics;
     if (!args.checkpoint.empty()) {
         xg::vit::train::TrainedModel trained = xg::vit::train::load_trained_model(args.checkpoint);
         model = trained.model;
         std::cout << "model: " << args.checkpoint << " (step " << trained.state.step << ")\n";
+        // The trainer builds its model right after manual_seed(seed) (vit/train/trainer.cpp), so
+        // the same two lines give back the weights it started from.
+        xg::manual_seed(trained.config.seed);
+        initial_pos_embedding = xg::vit::VisionTransformer(trained.config.vit_config()).pos_embedding;
         if (metrics.empty() && fs::exists(fs::path(args.checkpoint).parent_path() / "metrics.csv"))
             metrics = fs::path(args.checkpoint).parent_path() / "metrics.csv";
     } else {
@@ -234,6 +241,15 @@ int main(int argc, char** argv) {
         std::cout << "each position's similarity with itself is 1: " << yes_no(ok) << "\n";
         all_ok = all_ok && ok;
         wrote(out / "position_similarity.png", viz::draw_position_similarity(sim, cfg.grid_h(), cfg.grid_w()));
+    }
+    // The table starts as randn, and a short run moves it little: the similarities above are
+    // mostly those of the random start. The change training made shows what was learned; its
+    // structure is weak early on, so its colours span [-0.5, 0.5].
+    if (initial_pos_embedding.defined()) {
+        const Tensor learned = xg::sub(model->pos_embedding.detach(), initial_pos_embedding);
+        wrote(out / "position_similarity_learned.png",
+              viz::draw_position_similarity(viz::position_similarity(learned), cfg.grid_h(), cfg.grid_w(),
+                                            "Similarity of what training added", /*range=*/0.5));
     }
 
     // (d) the training curves.

@@ -374,4 +374,5 @@ TEST_CASE("viz: figures refuse inputs that do not fit") {
     CHECK(contains(error_of([&] { viz::compose_grid({{viz::Image(4, 4)}, {viz::Image(5, 4)}}); }),
                    "panels must all be 4 x 4, got 5 x 4"));
     CHECK(contains(error_of([&] { viz::draw_position_similarity(xg::eye(6), 2, 2); }), "expected similarity [4, 4]"));
+    CHECK(contains(error_of([&] { viz::draw_position_similarity(xg::eye(4), 2, 2, "t", 0.0); }), "range must be positive"));
 }

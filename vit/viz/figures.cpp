@@ -68,7 +68,7 @@ Image draw_layer_attention(const Tensor& display, const AttentionMaps& maps, con
         std::vector<Image> row = {base};
         for (int64_t l = 0; l < depth; ++l) {
             const Tensor v = seen.select(0, b, loc).select(0, l, loc).reshape({maps.grid_h, maps.grid_w}, loc);
-            row.push_back(overlay_heatmap(base, v, 0.0, max_of(v), 0.6, loc));
+            row.push_back(overlay_heatmap(base, v, 0.0, max_of(v), 0.5, loc));
         }
         rows.push_back(std::move(row));
     }
@@ -89,12 +89,13 @@ Image draw_rollout(const Tensor& display, const AttentionMaps& maps, const std::
         const double hi = max_of(v);
         Image alone(base.width(), base.height(), kWhite, loc);
         alone.paste(heatmap(v, cell, 0.0, hi, loc), 0, 0);
-        rows.push_back({base, alone, overlay_heatmap(base, v, 0.0, hi, 0.6, loc)});
+        rows.push_back({base, alone, overlay_heatmap(base, v, 0.0, hi, 0.5, loc)});
     }
     return compose_grid(rows, {"Attention rollout", {"image", "rollout", "over the image"}, row_labels}, loc);
 }
 
-Image draw_position_similarity(const Tensor& similarity, int64_t grid_h, int64_t grid_w, SrcLoc loc) {
+Image draw_position_similarity(const Tensor& similarity, int64_t grid_h, int64_t grid_w, const std::string& title,
+                               double range, SrcLoc loc) {
     XG_CHECK(similarity.defined() && similarity.dim() == 2 && similarity.size(0) == grid_h * grid_w &&
                  similarity.size(1) == grid_h * grid_w,
              loc, "viz::draw_position_similarity: expected similarity [" << grid_h * grid_w << ", " << grid_h * grid_w
@@ -102,6 +103,7 @@ Image draw_position_similarity(const Tensor& similarity, int64_t grid_h, int64_t
                                                                          << " grid, got "
                                                                          << (similarity.defined() ? shape_str(similarity.shape())
                                                                                                   : "undefined"));
+    XG_CHECK(range > 0, loc, "viz::draw_position_similarity: range must be positive, got " << range);
     const int64_t cell = std::max<int64_t>(2, 42 / std::max(grid_h, grid_w));
     std::vector<std::vector<Image>> rows;
     std::vector<std::string> columns, row_labels;
@@ -111,12 +113,12 @@ Image draw_position_similarity(const Tensor& similarity, int64_t grid_h, int64_t
         std::vector<Image> row;
         for (int64_t j = 0; j < grid_w; ++j) {
             const Tensor v = similarity.select(0, i * grid_w + j, loc).reshape({grid_h, grid_w}, loc);
-            row.push_back(heatmap(v, cell, -1.0, 1.0, loc));  // fixed [-1, 1]: tiles compare with each other
+            row.push_back(heatmap(v, cell, -range, range, loc));  // one scale for all: tiles compare with each other
         }
         rows.push_back(std::move(row));
     }
-    const Image grid = compose_grid(rows, {"Position embedding similarity", columns, row_labels}, loc);
-    const Image bar = colorbar(std::min<int64_t>(grid.width() - 2 * kGridMargin, 240), -1.0, 1.0, "cosine similarity");
+    const Image grid = compose_grid(rows, {title, columns, row_labels}, loc);
+    const Image bar = colorbar(std::min<int64_t>(grid.width() - 2 * kGridMargin, 240), -range, range, "cosine similarity");
     Image out(grid.width(), grid.height() + bar.height() + kGridMargin, kWhite, loc);
     out.paste(grid, 0, 0);
     out.paste(bar, (grid.width() - bar.width()) / 2, grid.height());

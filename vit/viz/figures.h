@@ -35,7 +35,10 @@ Image draw_rollout(const Tensor& display, const AttentionMaps& maps, const std::
 
 // similarity: [n, n] from position_similarity, n = grid_h * grid_w. One small grid per patch
 // position, laid out like the patches: tile (i, j) shows that position's similarity to all others.
+// Colours span [-range, range] (the paper's [-1, 1] by default; a smaller range brings out weak
+// structure, and everything beyond it saturates).
 Image draw_position_similarity(const Tensor& similarity, int64_t grid_h, int64_t grid_w,
+                               const std::string& title = "Position embedding similarity", double range = 1.0,
                                SrcLoc loc = SrcLoc::current());
 
 }  // namespace xg::vit::viz

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <limits>
@@ -199,18 +200,25 @@ Image line_plot(const std::vector<Series>& series, const PlotOptions& options, S
         return img;
     }
 
+    std::vector<std::pair<double, double>> drawn;  // points along every line, for placing the legend
     for (const Series& s : series) {
         std::vector<std::pair<double, double>> pts;
         for (size_t i = 0; i < s.x.size(); ++i)
             if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) pts.emplace_back(px(s.x[i]), py(s.y[i]));
-        for (size_t i = 1; i < pts.size(); ++i)
+        for (size_t i = 1; i < pts.size(); ++i) {
             img.draw_line(pts[i - 1].first, pts[i - 1].second, pts[i].first, pts[i].second, s.color, 2);
+            for (double f : {0.25, 0.5, 0.75})
+                drawn.emplace_back(pts[i - 1].first + f * (pts[i].first - pts[i - 1].first),
+                                   pts[i - 1].second + f * (pts[i].second - pts[i - 1].second));
+        }
+        drawn.insert(drawn.end(), pts.begin(), pts.end());
         // Few points (an evaluation per epoch): mark each, so a single one is visible too.
         if (pts.size() <= 40)
             for (const auto& [x, y] : pts) img.fill_rect(std::lround(x) - 2, std::lround(y) - 2, 5, 5, s.color);
     }
 
-    // Legend, top-right inside the frame.
+    // Legend, in the corner of the frame that covers the fewest points of the lines (a loss
+    // falls to the bottom right, an accuracy climbs to the top right).
     std::vector<const Series*> labelled;
     for (const Series& s : series)
         if (!s.label.empty()) labelled.push_back(&s);
@@ -218,7 +226,21 @@ Image line_plot(const std::vector<Series>& series, const PlotOptions& options, S
         int64_t lw = 0;
         for (const Series* s : labelled) lw = std::max(lw, text_width(s->label));
         const int64_t box_w = lw + 30, box_h = static_cast<int64_t>(labelled.size()) * (th + 4) + 6;
-        const int64_t bx = left + pw - box_w - 6, by = top + 6;
+        int64_t bx = 0, by = 0;
+        size_t fewest = SIZE_MAX;
+        for (const auto& [cx, cy] : {std::pair<int64_t, int64_t>{left + pw - box_w - 6, top + 6},
+                                     {left + pw - box_w - 6, top + ph - box_h - 6},
+                                     {left + 6, top + 6},
+                                     {left + 6, top + ph - box_h - 6}}) {
+            const size_t covered = static_cast<size_t>(std::count_if(drawn.begin(), drawn.end(), [&](const auto& p) {
+                return p.first >= cx - 3 && p.first <= cx + box_w + 3 && p.second >= cy - 3 && p.second <= cy + box_h + 3;
+            }));
+            if (covered < fewest) {
+                fewest = covered;
+                bx = cx;
+                by = cy;
+            }
+        }
         img.fill_rect(bx, by, box_w, box_h, kWhite);
         img.stroke_rect(bx, by, box_w, box_h, kGray);
         for (size_t i = 0; i < labelled.size(); ++i) {

@@ -47,7 +47,7 @@ struct PlotOptions {
 };
 
 // A plot of width x height pixels: title, axes with ticks at 1/2/5 x 10^k, light grid lines,
-// the series, and a legend when any series has a label.
+// the series, and a legend (in the emptiest corner) when any series has a label.
 Image line_plot(const std::vector<Series>& series, const PlotOptions& options = {}, SrcLoc loc = SrcLoc::current());
 
 // Loss against step (left) and train / test accuracy against step (right), two 420 x 300 plots
