@@ -15,11 +15,13 @@
 //   bench_workloads [--threads N] [--iters N] [workload ...]     prints a small table
 //   bench_workloads --serve                                       what compare_pytorch.py uses:
 //       reads commands from stdin, one per line, and answers each with one JSON line:
-//         run <workload> <threads> <iters>   ->  {"workload": ..., "threads": N, "seconds": [t1, ...]}
+//         run <workload> <threads> <iters>   ->  {"workload": ..., "threads": N, "seconds": [t1, ...],
+//                                                 "cpu_seconds": [c1, ...]}   (wall and CPU time per step)
 //         peak                               ->  {"peak_gflops": G}   (one core's FMA peak)
 //         quit
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -118,15 +120,24 @@ Workload& workload(const std::string& name) {
     return *it->second;
 }
 
-// Seconds per step, one entry per step.
-std::vector<double> time_steps(const std::string& name, int threads, int iters) {
+// The process's CPU time (all threads).
+double cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Wall-clock seconds per step, one entry per step (and the CPU seconds of each, if asked).
+std::vector<double> time_steps(const std::string& name, int threads, int iters, std::vector<double>* cpu = nullptr) {
     xg::set_num_threads(threads);
     Workload& w = workload(name);
     std::vector<double> seconds;
     for (int i = 0; i < iters; ++i) {
+        const double cpu_start = cpu_seconds();
         const auto start = std::chrono::steady_clock::now();
         w.step();
         seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+        if (cpu) cpu->push_back(cpu_seconds() - cpu_start);
     }
     return seconds;
 }
@@ -150,9 +161,12 @@ int serve() {
                 std::string name;
                 int threads = 1, iters = 1;
                 in >> name >> threads >> iters;
-                const std::vector<double> s = time_steps(name, threads, iters);
+                std::vector<double> cpu;
+                const std::vector<double> s = time_steps(name, threads, iters, &cpu);
                 std::printf("{\"workload\": \"%s\", \"threads\": %d, \"seconds\": [", name.c_str(), threads);
                 for (size_t i = 0; i < s.size(); ++i) std::printf("%s%.9f", i ? ", " : "", s[i]);
+                std::printf("], \"cpu_seconds\": [");
+                for (size_t i = 0; i < cpu.size(); ++i) std::printf("%s%.9f", i ? ", " : "", cpu[i]);
                 std::printf("]}\n");
             } else {
                 std::printf("{\"error\": \"unknown command '%s'\"}\n", command.c_str());
@@ -188,12 +202,22 @@ int main(int argc, char** argv) {
     }
     if (names.empty())
         for (const auto& [name, spec] : specs()) names.push_back(name);
-    std::printf("%-22s %8s %12s %12s\n", "workload", "threads", "median ms", "best ms");
+    // cpu ms: the process's CPU time per step (all threads). On a shared machine it is what the
+    // step cost, whoever else was running; the wall-clock columns include waiting for a core.
+    std::printf("%-20s %7s %10s %10s %10s %12s %10s\n", "workload", "threads", "median ms", "best ms", "cpu ms",
+                "sys allocs", "cached MB");
     for (const std::string& name : names) {
         time_steps(name, threads, 2);  // warm-up: build the model, fill the allocator's cache
+        const xg::AllocatorStats before = xg::allocator_stats();
+        const double cpu_before = cpu_seconds();
         const std::vector<double> s = time_steps(name, threads, iters);
-        std::printf("%-22s %8d %12.3f %12.3f\n", name.c_str(), threads, 1e3 * median(s),
-                    1e3 * *std::min_element(s.begin(), s.end()));
+        const double cpu = (cpu_seconds() - cpu_before) / iters;
+        const xg::AllocatorStats after = xg::allocator_stats();
+        // Allocations per step that the caching allocator could not serve (0 once warm).
+        const double misses = static_cast<double>(after.misses - before.misses) / iters;
+        std::printf("%-20s %7d %10.3f %10.3f %10.3f %12.1f %10.1f\n", name.c_str(), threads, 1e3 * median(s),
+                    1e3 * *std::min_element(s.begin(), s.end()), 1e3 * cpu, misses,
+                    static_cast<double>(after.cached_bytes) / 1048576.0);
     }
     return 0;
 }

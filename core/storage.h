@@ -47,8 +47,9 @@ struct AllocatorStats {
 };
 AllocatorStats allocator_stats();
 
-// Caps the bytes the cache may hold (default 1 GiB, or XGRAD_CACHE_LIMIT_MB from the
-// environment); 0 turns caching off. Shrinks the cache at once if it holds more.
+// Caps the bytes the cache may hold (default: an eighth of the machine's memory, or
+// XGRAD_CACHE_LIMIT_MB from the environment); 0 turns caching off. Shrinks the cache at once if
+// it holds more.
 void set_cache_limit(size_t bytes);
 
 }  // namespace xg

@@ -21,9 +21,10 @@
 // aligned, prefetch-friendly stream, whatever the strides of A and B were. It is also where
 // transposed operands are handled: A^T or B^T is just a different read order while packing,
 // so NN, NT, TN and TT all run the same micro-kernel, and no transpose is ever materialized.
-// Edges are handled there too: a sliver past the last row or column is padded with zeros, so
-// the micro-kernel always computes a full tile; a partial tile goes through a small scratch
-// tile and only its valid part is written to C.
+// Edges: a sliver past the last row or column is padded with zeros, and the tiles at the bottom
+// and right of C run micro-kernels of their own height (1..6 rows) and width (one or two
+// vectors), so a 5-row product (5 tokens) does not pay for 6; only a width that is not a whole
+// number of vectors goes through a scratch tile.
 //
 // Why these block sizes (this machine: Zen 4, 32 KB L1d, 1 MB L2 per core, 32 MB L3):
 //   MR x NR = 6 x 16 floats: 12 accumulators + 2 vectors of B + 1 broadcast of A = 15 of the
@@ -48,9 +49,16 @@
 #include <xsimd/xsimd.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <type_traits>
+#include <utility>
+
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include "core/parallel.h"
 
@@ -114,6 +122,37 @@ T* b_buffer(int64_t n) {
 }
 
 // ---- packing --------------------------------------------------------------------------------
+//
+// Packing a transposed operand means transposing small blocks: reading 8 values along k from
+// each of 8 rows and writing them as 8 rows of 8 along the other dim. One value at a time that is
+// a load and a store per value; in registers it is 8 loads, 24 shuffles and 8 stores per 64
+// values (2-4x faster; it matters for the small products of attention and of small batches,
+// where packing is a large part of the work). xsimd 8.1 has no transpose, and its zip_lo/zip_hi
+// interleave within 128-bit halves on AVX but across the whole register on SSE, so this one
+// piece is written with AVX intrinsics; without AVX, and for double, the scalar loops pack.
+
+#if defined(__AVX__)
+// v[i][j] -> v[j][i] for an 8 x 8 block of floats: interleave pairs of rows (unpack), then pairs
+// of pairs (shuffle), then swap 128-bit halves (permute2f128).
+inline void transpose8x8(__m256 v[8]) {
+    const __m256 t0 = _mm256_unpacklo_ps(v[0], v[1]), t1 = _mm256_unpackhi_ps(v[0], v[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(v[2], v[3]), t3 = _mm256_unpackhi_ps(v[2], v[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(v[4], v[5]), t5 = _mm256_unpackhi_ps(v[4], v[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(v[6], v[7]), t7 = _mm256_unpackhi_ps(v[6], v[7]);
+    const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    v[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    v[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    v[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    v[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    v[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    v[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    v[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    v[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+#endif
 
 // A[0:mc, 0:kc] (element (i, k) at A[i*a_rs + k*a_cs]) into slivers of MR rows:
 //   Ap[s][k][r] = A[s*MR + r, k],  each sliver kc*MR values, rows past mc zero.
@@ -123,42 +162,87 @@ void pack_a(int64_t mc, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, T* A
     for (int64_t i0 = 0; i0 < mc; i0 += MR, Ap += MR * kc) {
         const int64_t rows = std::min(MR, mc - i0);
         const T* a = A + i0 * a_rs;
+        int64_t k = 0;
         if (rows == MR && a_rs == 1) {  // A^T stored: the MR values of column k are contiguous
-            for (int64_t k = 0; k < kc; ++k)
-                for (int64_t r = 0; r < MR; ++r) Ap[k * MR + r] = a[k * a_cs + r];
-        } else if (rows == MR) {         // A stored by rows (the usual case): MR row streams
-            for (int64_t k = 0; k < kc; ++k)
-                for (int64_t r = 0; r < MR; ++r) Ap[k * MR + r] = a[r * a_rs + k * a_cs];
-        } else {                         // the last, partial sliver: pad with zero rows
-            for (int64_t k = 0; k < kc; ++k)
-                for (int64_t r = 0; r < MR; ++r) Ap[k * MR + r] = r < rows ? a[r * a_rs + k * a_cs] : T(0);
+            for (; k < kc; ++k) std::memcpy(Ap + k * MR, a + k * a_cs, MR * sizeof(T));
         }
+#if defined(__AVX__)
+        if constexpr (std::is_same_v<T, float>) {
+            if (rows == MR && a_cs == 1) {  // A stored by rows: transpose 6 (+2 unused) x 8 blocks
+                for (; k + 8 <= kc; k += 8) {
+                    __m256 v[8];
+                    for (int64_t r = 0; r < MR; ++r) v[r] = _mm256_loadu_ps(a + r * a_rs + k);
+                    v[6] = v[7] = _mm256_setzero_ps();
+                    transpose8x8(v);
+                    for (int64_t kk = 0; kk < 8; ++kk) {  // 6 of the 8 values: a 4 and a 2
+                        float* dst = Ap + (k + kk) * MR;
+                        _mm_storeu_ps(dst, _mm256_castps256_ps128(v[kk]));
+                        _mm_storel_pi(reinterpret_cast<__m64*>(dst + 4), _mm256_extractf128_ps(v[kk], 1));
+                    }
+                }
+            }
+        }
+#endif
+        // Everything else, and the k tail: one value at a time, zero rows past the last.
+        for (; k < kc; ++k)
+            for (int64_t r = 0; r < MR; ++r) Ap[k * MR + r] = r < rows ? a[r * a_rs + k * a_cs] : T(0);
     }
 }
 
-// B[0:kc, 0:nc] (element (k, j) at B[k*b_rs + j*b_cs]) into slivers of NR columns:
-//   Bp[s][k][c] = B[k, s*NR + c],  each sliver kc*NR values, columns past nc zero.
+// B[0:kc, 0:cols] (element (k, j) at B[k*b_rs + j*b_cs]), cols <= NR, into one sliver:
+//   Bp[k][c] = B[k, c],  kc*NR values, columns past cols zero.
+// (pack_b below handles the common case of rows of B contiguous itself.)
 template <class T>
 void pack_b_sliver(int64_t kc, int64_t cols, const T* B, int64_t b_rs, int64_t b_cs, T* Bp) {
     constexpr int64_t nr = NR<T>, w = W<T>;
-    if (cols == nr && b_cs == 1) {  // rows of B contiguous (x @ W, g @ W): two vector copies per k
-        for (int64_t k = 0; k < kc; ++k) {
-            Vec<T>::load_unaligned(B + k * b_rs).store_aligned(Bp + k * nr);
-            Vec<T>::load_unaligned(B + k * b_rs + w).store_aligned(Bp + k * nr + w);
+    int64_t k = 0;
+#if defined(__AVX__)
+    if constexpr (std::is_same_v<T, float> && nr == 16) {
+        if (b_rs == 1) {  // B^T stored (x @ W^T, q @ k^T): transpose 8 x 8 blocks, zeros past cols
+            for (; k + 8 <= kc; k += 8)
+                for (int64_t half = 0; half < nr; half += 8) {
+                    __m256 v[8];
+                    for (int64_t c = 0; c < 8; ++c)
+                        v[c] = half + c < cols ? _mm256_loadu_ps(B + (half + c) * b_cs + k) : _mm256_setzero_ps();
+                    transpose8x8(v);
+                    for (int64_t kk = 0; kk < 8; ++kk) _mm256_store_ps(Bp + (k + kk) * nr + half, v[kk]);
+                }
         }
-        return;
     }
-    // Anything else (B^T stored, as in x @ W^T or q @ k^T; the last, narrow sliver): walk B
-    // along its shorter stride, so the reads are sequential, and pad with zero columns.
+#endif
+    // Anything else, and the k tail: zero the rest of the sliver (so columns past N are zeros),
+    // then walk B along its shorter stride, so the reads are sequential.
+    if (cols < nr) {
+        for (int64_t kk = k; kk < kc; ++kk) {
+            Vec<T>(T(0)).store_aligned(Bp + kk * nr);
+            Vec<T>(T(0)).store_aligned(Bp + kk * nr + w);
+        }
+    }
     if (std::abs(b_rs) <= std::abs(b_cs)) {
         for (int64_t c = 0; c < cols; ++c)
-            for (int64_t k = 0; k < kc; ++k) Bp[k * nr + c] = B[k * b_rs + c * b_cs];
+            for (int64_t kk = k; kk < kc; ++kk) Bp[kk * nr + c] = B[kk * b_rs + c * b_cs];
     } else {
-        for (int64_t k = 0; k < kc; ++k)
-            for (int64_t c = 0; c < cols; ++c) Bp[k * nr + c] = B[k * b_rs + c * b_cs];
+        for (int64_t kk = k; kk < kc; ++kk)
+            for (int64_t c = 0; c < cols; ++c) Bp[kk * nr + c] = B[kk * b_rs + c * b_cs];
     }
-    for (int64_t k = 0; k < kc; ++k)
-        for (int64_t c = cols; c < nr; ++c) Bp[k * nr + c] = T(0);
+}
+
+// B[0:kc, 0:nc] into slivers (pack_b_sliver's layout, sliver j/NR at Bp + j*kc). With rows of B
+// contiguous, B is read row by row, one sequential stream the hardware prefetcher follows,
+// rather than sliver by sliver (kc short pieces of rows far apart, for each sliver).
+template <class T>
+void pack_b(int64_t kc, int64_t nc, const T* B, int64_t b_rs, int64_t b_cs, T* Bp) {
+    constexpr int64_t nr = NR<T>, w = W<T>;
+    int64_t full = 0;  // columns packed by the row-by-row loop
+    if (b_cs == 1) {
+        full = nc / nr * nr;
+        for (int64_t k = 0; k < kc; ++k)
+            for (int64_t j = 0; j < full; j += nr) {
+                Vec<T>::load_unaligned(B + k * b_rs + j).store_aligned(Bp + j * kc + k * nr);
+                Vec<T>::load_unaligned(B + k * b_rs + j + w).store_aligned(Bp + j * kc + k * nr + w);
+            }
+    }
+    for (int64_t j = full; j < nc; j += nr) pack_b_sliver<T>(kc, std::min(nr, nc - j), B + j * b_cs, b_rs, b_cs, Bp + j * kc);
 }
 
 // ---- the micro-kernel ---------------------------------------------------------------------------
@@ -177,6 +261,11 @@ void pack_b_sliver(int64_t kc, int64_t cols, const T* B, int64_t b_rs, int64_t b
 //                       +-------------------+-------------------+
 //   registers: c00..c51 = 12 accumulators, b0 b1 = 2, a = 1  ->  15 of 16 ymm
 //
+// In the code, c<r><v> is acc[r][v]. The same template, with R rows and NV vectors per row,
+// serves the tiles at the bottom and right edges of C (R < 6 rows, or at most 8 columns with
+// NV = 1): the compiler unrolls the fixed-size loops, so every variant keeps its accumulators in
+// registers and no edge tile pays for rows or columns it does not have.
+//
 // A(r, k) is A[r * a_rs + k * a_cs]: a packed sliver (a_rs = 1, a_cs = MR) or, when packing A
 // would not pay (see gemm_blocked), rows of A read where they lie (a_rs = lda, a_cs = 1). The
 // broadcasts are loads either way; two row pointers (rows 0 and 3) plus x86's scaled addressing
@@ -189,68 +278,63 @@ void pack_b_sliver(int64_t kc, int64_t cols, const T* B, int64_t b_rs, int64_t b
 // the memory system fetches it while the FMAs run (~10% at 1024 and for K > KC).
 // xsimd picks the instruction set: with SSE2 or NEON the same code is a portable 6 x 8 tile of
 // 4-lane vectors.
-template <class T>
+template <class T, int R, int NV>
 void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T* C, int64_t c_rs, bool add) {
     using V = Vec<T>;
     constexpr int64_t w = W<T>;
-    for (int64_t r = 0; r < MR; ++r) {  // each row of the tile is 2w values: one or two cache lines
+    for (int r = 0; r < R; ++r) {  // each row of the tile is NV*w values: one or two cache lines
         __builtin_prefetch(C + r * c_rs, 1);
-        __builtin_prefetch(C + r * c_rs + 2 * w - 1, 1);
+        __builtin_prefetch(C + r * c_rs + NV * w - 1, 1);
     }
-    V c00(T(0)), c01(T(0)), c10(T(0)), c11(T(0)), c20(T(0)), c21(T(0));
-    V c30(T(0)), c31(T(0)), c40(T(0)), c41(T(0)), c50(T(0)), c51(T(0));
-    const T* a0 = A;             // rows 0, 1, 2 at a0, a0 + a_rs, a0 + 2 a_rs
-    const T* a3 = A + 3 * a_rs;  // rows 3, 4, 5
-    for (int64_t k = 0; k < kc; ++k, a0 += a_cs, a3 += a_cs, Bp += 2 * w) {
-        const V b0 = V::load_aligned(Bp), b1 = V::load_aligned(Bp + w);
-        V a(a0[0]);
-        c00 = xsimd::fma(a, b0, c00);
-        c01 = xsimd::fma(a, b1, c01);
-        a = V(a0[a_rs]);
-        c10 = xsimd::fma(a, b0, c10);
-        c11 = xsimd::fma(a, b1, c11);
-        a = V(a0[2 * a_rs]);
-        c20 = xsimd::fma(a, b0, c20);
-        c21 = xsimd::fma(a, b1, c21);
-        a = V(a3[0]);
-        c30 = xsimd::fma(a, b0, c30);
-        c31 = xsimd::fma(a, b1, c31);
-        a = V(a3[a_rs]);
-        c40 = xsimd::fma(a, b0, c40);
-        c41 = xsimd::fma(a, b1, c41);
-        a = V(a3[2 * a_rs]);
-        c50 = xsimd::fma(a, b0, c50);
-        c51 = xsimd::fma(a, b1, c51);
-    }
-    auto store_row = [&](int64_t r, V lo, V hi) {
-        T* c = C + r * c_rs;
-        if (add) {
-            lo += V::load_unaligned(c);
-            hi += V::load_unaligned(c + w);
+    V acc[R][NV];
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = V(T(0));
+    const T* a0 = A;                          // rows 0, 1, 2 at a0, a0 + a_rs, a0 + 2 a_rs
+    const T* a3 = R > 3 ? A + 3 * a_rs : A;   // rows 3, 4, 5
+    for (int64_t k = 0; k < kc; ++k, a0 += a_cs, a3 += a_cs, Bp += NR<T>) {
+        V b[NV];
+        for (int v = 0; v < NV; ++v) b[v] = V::load_aligned(Bp + v * w);
+        for (int r = 0; r < R; ++r) {
+            const V a(r < 3 ? a0[r * a_rs] : a3[(r - 3) * a_rs]);  // A(r, k) in every lane
+            for (int v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(a, b[v], acc[r][v]);
         }
-        lo.store_unaligned(c);
-        hi.store_unaligned(c + w);
-    };
-    store_row(0, c00, c01);
-    store_row(1, c10, c11);
-    store_row(2, c20, c21);
-    store_row(3, c30, c31);
-    store_row(4, c40, c41);
-    store_row(5, c50, c51);
+    }
+    for (int r = 0; r < R; ++r)
+        for (int v = 0; v < NV; ++v) {
+            T* c = C + r * c_rs + v * w;
+            if (add) acc[r][v] += V::load_unaligned(c);
+            acc[r][v].store_unaligned(c);
+        }
 }
 
-// A tile at the bottom or right edge (rows < MR or cols < NR): the micro-kernel computes the
-// full tile into a scratch tile, and only the valid part goes to C. The arithmetic per element
-// is the same as for a full tile, so an element's value does not depend on where tiles fall.
 template <class T>
-void edge_tile(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T* C, int64_t c_rs, bool add,
-               int64_t rows, int64_t cols) {
-    alignas(64) T tile[MR * NR<T>];
-    micro_kernel<T>(kc, A, a_rs, a_cs, Bp, tile, NR<T>, false);
+using MicroKernel = void (*)(int64_t, const T*, int64_t, int64_t, const T*, T*, int64_t, bool);
+
+// kernels<T>[nv - 1][rows - 1]: the micro-kernel for a tile of `rows` rows and nv vectors.
+template <class T, int NV, int... R>
+constexpr std::array<MicroKernel<T>, MR> kernels_with(std::integer_sequence<int, R...>) {
+    return {&micro_kernel<T, R + 1, NV>...};
+}
+template <class T>
+constexpr std::array<std::array<MicroKernel<T>, MR>, 2> kernels = {
+    kernels_with<T, 1>(std::make_integer_sequence<int, MR>()), kernels_with<T, 2>(std::make_integer_sequence<int, MR>())};
+
+// One tile of C: rows <= MR, cols <= NR. Written straight into C when its width is a whole
+// number of vectors (always, but at the right edge); else computed into a scratch tile of which
+// only the valid columns are copied. Every element gets the same arithmetic either way, so its
+// value does not depend on where the tiles fall.
+template <class T>
+void tile(int64_t rows, int64_t cols, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T* C,
+          int64_t c_rs, bool add) {
+    const int64_t nv = cols > W<T> ? 2 : 1;
+    const MicroKernel<T> kernel = kernels<T>[static_cast<size_t>(nv - 1)][static_cast<size_t>(rows - 1)];
+    if (cols == nv * W<T>) return kernel(kc, A, a_rs, a_cs, Bp, C, c_rs, add);
+    alignas(64) T scratch[MR * NR<T>];
+    kernel(kc, A, a_rs, a_cs, Bp, scratch, NR<T>, false);
     for (int64_t r = 0; r < rows; ++r)
         for (int64_t c = 0; c < cols; ++c) {
             T& out = C[r * c_rs + c];
-            out = add ? out + tile[r * NR<T> + c] : tile[r * NR<T> + c];
+            out = add ? out + scratch[r * NR<T> + c] : scratch[r * NR<T> + c];
         }
 }
 
@@ -269,15 +353,14 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
     constexpr int64_t nr = NR<T>, mc_max = MC<T>, nc_max = NC<T>;
     const int64_t kc_max = std::min(KC, K);
     const bool a_in_place = a_cs == 1 && N <= 16 * nr;
-    T* Ap = a_buffer<T>((a_in_place ? MR : std::min(mc_max, ceil_div(M, MR) * MR)) * kc_max);
+    T* Ap = a_in_place ? nullptr : a_buffer<T>(std::min(mc_max, ceil_div(M, MR) * MR) * kc_max);
     T* Bp = b_buffer<T>(std::min(nc_max, ceil_div(N, nr) * nr) * kc_max);
     for (int64_t jc = 0; jc < N; jc += nc_max) {
         const int64_t nc = std::min(nc_max, N - jc);
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             const bool add = accumulate || pc > 0;  // later k blocks add to what the first wrote
-            for (int64_t j = 0; j < nc; j += nr)
-                pack_b_sliver<T>(kc, std::min(nr, nc - j), B + pc * b_rs + (jc + j) * b_cs, b_rs, b_cs, Bp + j * kc);
+            pack_b<T>(kc, nc, B + pc * b_rs + jc * b_cs, b_rs, b_cs, Bp);
             for (int64_t ic = 0; ic < M; ic += mc_max) {
                 const int64_t mc = std::min(mc_max, M - ic);
                 const T* Ablock = A + ic * a_rs + pc * a_cs;
@@ -288,20 +371,9 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
                     for (int64_t ir = 0; ir < mc; ir += MR) {  // ... while the A slivers stream past it
                         const int64_t rows = std::min(MR, mc - ir);
                         T* c = C + (ic + ir) * c_rs + jc + jr;
-                        // This tile's rows of A: a packed sliver, or in place. A short last
-                        // sliver is always packed (padded with zeros) so nothing reads past row M.
-                        const T* ap = Ap + ir * kc;
-                        int64_t ap_rs = 1, ap_cs = MR;
-                        if (a_in_place && rows == MR) {
-                            ap = Ablock + ir * a_rs;
-                            ap_rs = a_rs;
-                            ap_cs = 1;
-                        } else if (a_in_place) {
-                            pack_a<T>(rows, kc, Ablock + ir * a_rs, a_rs, a_cs, Ap);
-                            ap = Ap;
-                        }
-                        if (rows == MR && cols == nr) micro_kernel<T>(kc, ap, ap_rs, ap_cs, bp, c, c_rs, add);
-                        else edge_tile<T>(kc, ap, ap_rs, ap_cs, bp, c, c_rs, add, rows, cols);
+                        // This tile's rows of A: a packed sliver, or where they lie.
+                        if (a_in_place) tile<T>(rows, cols, kc, Ablock + ir * a_rs, a_rs, 1, bp, c, c_rs, add);
+                        else tile<T>(rows, cols, kc, Ap + ir * kc, 1, MR, bp, c, c_rs, add);
                     }
                 }
             }

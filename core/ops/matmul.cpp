@@ -9,7 +9,7 @@
 //   - transposed and other strided operands reach the GEMM as strides, never as copies.
 // The backward uses the same picture with transposed views, and a gradient buffer that has
 // stride 0 along the batch dims its operand was broadcast over: the products of all those
-// batches are summed straight into it.
+// batches are summed straight into it (no [batch..., K, N] gradient is built and reduced).
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -73,9 +73,9 @@ void relabel(Tensor& t, const Shape& shape) {
 
 // ---- the batched product -------------------------------------------------------------------
 
-// out[batch..., M, N] (+)= a[batch..., M, K] @ b[batch..., K, N], all three over one batch
-// shape. Where `out` has stride 0 along a batch dim, the products of that dim are summed into
-// it: then its memory must start zeroed.
+// out[batch..., M, N] = a[batch..., M, K] @ b[batch..., K, N], all three over one batch shape;
+// out's memory may be uninitialized. Where `out` has stride 0 along a batch dim, the products of
+// that dim are summed into it.
 template <class T>
 void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b) {
     const size_t nb = out.shape().size() - 2;
@@ -142,6 +142,14 @@ void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b) {
                 product(M, K, A + products[p][0], B + products[p][1], C + products[p][2], false);
         });
         return;
+    }
+    if (sums) {  // each output matrix starts at zero, then every product of its batch adds in
+        std::vector<int64_t> outputs;
+        for (const auto& p : products) outputs.push_back(p[2]);
+        std::sort(outputs.begin(), outputs.end());
+        outputs.erase(std::unique(outputs.begin(), outputs.end()), outputs.end());
+        for (int64_t oc : outputs)
+            for (int64_t i = 0; i < M; ++i) std::fill(C + oc + i * c_rs, C + oc + i * c_rs + N, T(0));
     }
     for (const auto& [oa, ob, oc] : products) product(M, K, A + oa, B + ob, C + oc, sums);
 }
@@ -217,7 +225,7 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const char* op, const
                              if (saved_b.defined()) {  // dL/da = g @ b^T, summed over a's broadcast batch dims
                                  const Tensor& bv = saved_b.get();
                                  Tensor b_mat = b_vec ? unsqueeze_view(bv, 1) : bv;
-                                 ga = zeros(am_shape, dtype(g.dtype()));
+                                 ga = detail::make_empty(am_shape, g.dtype());  // batched_gemm writes all of it
                                  XG_DISPATCH_FLOAT(g.dtype(), T, [&] {
                                      batched_gemm<T>(expand_batch(ga, batch), gm, expand_batch(transposed_view(b_mat), batch));
                                  });
@@ -226,7 +234,7 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const char* op, const
                              if (saved_a.defined()) {  // dL/db = a^T @ g, summed over b's broadcast batch dims
                                  const Tensor& av = saved_a.get();
                                  Tensor a_mat = a_vec ? unsqueeze_view(av, 0) : av;
-                                 gb = zeros(bm_shape, dtype(g.dtype()));
+                                 gb = detail::make_empty(bm_shape, g.dtype());
                                  XG_DISPATCH_FLOAT(g.dtype(), T, [&] {
                                      batched_gemm<T>(expand_batch(gb, batch), expand_batch(transposed_view(a_mat), batch), gm);
                                  });
