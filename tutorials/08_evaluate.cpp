@@ -48,9 +48,11 @@ const char* kUsage =
     "usage: 08_evaluate [CHECKPOINT] [flags]\n\n"
     "Evaluates a model trained by 07_train_fashion_mnist on the Fashion-MNIST test set at 28x28, then on the\n"
     "test images enlarged (bilinear) to another size, through the position-embedding resampling.\n\n"
-    "  CHECKPOINT              model.safetensors or checkpoint.safetensors  [default: runs/fashion_mnist/model.safetensors,\n"
+    "  CHECKPOINT              model.safetensors or checkpoint.safetensors  [default: "
+    "runs/fashion_mnist/model.safetensors,\n"
     "                          else runs/fashion_mnist/checkpoint.safetensors]\n"
-    "  --data-dir DIR          the Fashion-MNIST folder  [default: $XGRAD_FASHION_MNIST or /usr/share/datasets/fashion-mnist]\n"
+    "  --data-dir DIR          the Fashion-MNIST folder  [default: $XGRAD_FASHION_MNIST or "
+    "/usr/share/datasets/fashion-mnist]\n"
     "  --image-size N          the larger size; a multiple of the patch size  [default: the multiple nearest to 42]\n"
     "  --batch-size B          test images per forward pass  [default: 1000]\n"
     "  --test-subset N         only the first N test images (0 = all 10000)  [default: 0]\n"
@@ -136,9 +138,9 @@ int main(int argc, char** argv) {
         report("28x28 (the training size)", at28);
         for (size_t c = 0; c < 10; ++c)
             if (at28.class_count[c] > 0)
-                std::printf("    %-12s %6.2f%%\n", data::FashionMNIST::kClassNames[c],
-                            100.0 * static_cast<double>(at28.class_correct[c]) /
-                                static_cast<double>(at28.class_count[c]));
+                std::printf(
+                    "    %-12s %6.2f%%\n", data::FashionMNIST::kClassNames[c],
+                    100.0 * static_cast<double>(at28.class_correct[c]) / static_cast<double>(at28.class_count[c]));
 
         // 2. Larger images: resized bilinearly, the position embeddings resampled to the new grid.
         const int64_t p = cfg.patch_size;
@@ -164,7 +166,8 @@ int main(int argc, char** argv) {
             std::printf("the first %zu test images (true -> predicted):\n", labels.size());
             for (size_t i = 0; i < labels.size(); ++i)
                 std::printf("    %-12s -> %s%s\n", data::FashionMNIST::kClassNames[labels[i]],
-                            data::FashionMNIST::kClassNames[predicted[i]], labels[i] == predicted[i] ? "" : "  (wrong)");
+                            data::FashionMNIST::kClassNames[predicted[i]],
+                            labels[i] == predicted[i] ? "" : "  (wrong)");
         }
         std::printf("accuracy at 28x28: %.2f%%, at %lldx%lld: %.2f%%\n", 100.0 * at28.accuracy,
                     static_cast<long long>(size), static_cast<long long>(size), 100.0 * larger.accuracy);

@@ -71,7 +71,8 @@ void write_synthetic_split(const fs::path& dir, const std::string& prefix, int64
 const std::string& dataset_dir() {
     static const std::string dir = [] {
         const std::string real = data::default_fashion_mnist_dir();
-        if (fs::exists(fs::path(real) / "train-images-idx3-ubyte.gz") && fs::exists(fs::path(real) / "t10k-images-idx3-ubyte.gz"))
+        if (fs::exists(fs::path(real) / "train-images-idx3-ubyte.gz") &&
+            fs::exists(fs::path(real) / "t10k-images-idx3-ubyte.gz"))
             return real;
         MESSAGE("Fashion-MNIST is not installed: the training tests use a synthetic dataset");
         const std::string synthetic = temp_dir("synthetic_data");
@@ -105,6 +106,7 @@ train::TrainConfig tiny_config(const std::string& out) {
     c.time_budget = 0;  // the schedule spans the epochs: no timing involved
     c.eval_batch_size = 100;
     c.log_every = 4;
+    c.threads = 1;  // exact resume is promised for one thread (and the tests run side by side)
     c.out = out;
     return c;
 }
@@ -145,12 +147,33 @@ bool identical(const Tensor& a, const Tensor& b) {
 
 TEST_CASE("train: --help lists every flag with its default") {
     const std::string help = train::train_help();
-    for (const char* flag :
-         {"--data-dir DIR", "--epochs N", "--batch-size B", "--lr LR", "--weight-decay W", "--warmup-steps N",
-          "--label-smoothing EPS", "--clip-grad NORM", "--dim D", "--depth L", "--heads H", "--mlp-dim M",
-          "--patch-size P", "--dropout P", "--pool cls|mean", "--patch-embedding linear|conv", "--norm pre|post",
-          "--augment", "--seed S", "--threads N", "--time-budget SECONDS", "--eval-every N", "--train-subset N",
-          "--out DIR", "--resume [PATH]", "--log-every N", "--help"})
+    for (const char* flag : {"--data-dir DIR",
+                             "--epochs N",
+                             "--batch-size B",
+                             "--lr LR",
+                             "--weight-decay W",
+                             "--warmup-steps N",
+                             "--label-smoothing EPS",
+                             "--clip-grad NORM",
+                             "--dim D",
+                             "--depth L",
+                             "--heads H",
+                             "--mlp-dim M",
+                             "--patch-size P",
+                             "--dropout P",
+                             "--pool cls|mean",
+                             "--patch-embedding linear|conv",
+                             "--norm pre|post",
+                             "--augment",
+                             "--seed S",
+                             "--threads N",
+                             "--time-budget SECONDS",
+                             "--eval-every N",
+                             "--train-subset N",
+                             "--out DIR",
+                             "--resume [PATH]",
+                             "--log-every N",
+                             "--help"})
         CHECK_MESSAGE(contains(help, flag), "--help does not list " << flag);
     const train::TrainConfig defaults;
     CHECK(contains(help, "--lr LR"));
@@ -175,16 +198,15 @@ TEST_CASE("train: parse_train_args reads values, switches, = forms and --resume 
     CHECK(a.given.count("dim") == 0);
     CHECK_FALSE(a.help);
 
-    train::ParsedArgs b = train::parse_train_args(std::vector<std::string>{"--resume", "x/ck.safetensors", "--augment=false", "-h"});
+    train::ParsedArgs b =
+        train::parse_train_args(std::vector<std::string>{"--resume", "x/ck.safetensors", "--augment=false", "-h"});
     CHECK(*b.config.resume == "x/ck.safetensors");
     CHECK_FALSE(b.config.augment);
     CHECK(b.help);
     CHECK(train::resume_path(b.config) == "x/ck.safetensors");
     CHECK(train::resume_path(train::TrainConfig{}) == "runs/fashion_mnist/checkpoint.safetensors");
 
-    auto parse_error = [](std::vector<std::string> args) {
-        return error_of([&] { train::parse_train_args(args); });
-    };
+    auto parse_error = [](std::vector<std::string> args) { return error_of([&] { train::parse_train_args(args); }); };
     CHECK(contains(parse_error({"--learning-rate", "1"}), "unknown flag --learning-rate (see --help"));
     CHECK(contains(parse_error({"--lr", "fast"}), "--lr: expected a number, got \"fast\""));
     CHECK(contains(parse_error({"--epochs", "2.5"}), "--epochs: expected an integer, got \"2.5\""));
@@ -293,7 +315,7 @@ TEST_CASE("train: a small run lowers the loss and writes metrics.csv, the checkp
     REQUIRE(losses.size() >= 2);
     const double first_loss = losses.front(), last_loss = losses.back();
     MESSAGE("training loss: first window " << first_loss << ", last window " << last_loss);
-    CHECK(eval_rows == 4);  // epochs 1-3 end + the final evaluation
+    CHECK(eval_rows == 4);    // epochs 1-3 end + the final evaluation
     CHECK(first_loss > 1.5);  // about ln 10 = 2.30 at the start
     CHECK(last_loss < 1.3);   // learned something in 64 steps (about 1.0 on the real data)
     CHECK(last_loss < 0.6 * first_loss);
@@ -360,7 +382,8 @@ TEST_CASE("train: a run stopped and resumed twice ends bit-identical to the same
     }
     // Session 3: to the end (--stop-after is not inherited from the session that set it).
     std::ostringstream log;
-    train::Trainer resumed(train::resolve_config(train::parse_train_args(std::vector<std::string>{"--resume", ck})), log);
+    train::Trainer resumed(train::resolve_config(train::parse_train_args(std::vector<std::string>{"--resume", ck})),
+                           log);
     train::TrainResult rb = resumed.fit();
     CHECK(rb.finished);
     CHECK(rb.steps == 16);
@@ -406,12 +429,18 @@ TEST_CASE("train: --resume keeps the checkpoint's settings; changing the model o
     }
     const std::string ck = dir + "/checkpoint.safetensors";
     auto resolve = [](std::vector<std::string> args) { return train::resolve_config(train::parse_train_args(args)); };
-    CHECK(contains(error_of([&] { resolve({"--resume", ck, "--dim", "32"}); }),
+    CHECK(contains(error_of([&] {
+                       resolve({"--resume", ck, "--dim", "32"});
+                   }),
                    "--dim 32 differs from the checkpoint's 16: a resumed run keeps the settings it started with"));
-    CHECK(contains(error_of([&] { resolve({"--resume", ck, "--lr", "0.1"}); }), "--lr 0.1 differs from the checkpoint's 0.003"));
+    CHECK(contains(error_of([&] {
+                       resolve({"--resume", ck, "--lr", "0.1"});
+                   }),
+                   "--lr 0.1 differs from the checkpoint's 0.003"));
     // Repeating a setting is fine; the resumable ones change.
     const std::string other = temp_dir("resume_flags_out");
-    train::TrainConfig r = resolve({"--resume", ck, "--dim", "16", "--log-every", "1", "--out", other, "--time-budget", "30"});
+    train::TrainConfig r =
+        resolve({"--resume", ck, "--dim", "16", "--log-every", "1", "--out", other, "--time-budget", "30"});
     CHECK(r.dim == 16);
     CHECK(r.log_every == 1);
     CHECK(r.out == other);
@@ -419,7 +448,9 @@ TEST_CASE("train: --resume keeps the checkpoint's settings; changing the model o
     CHECK(*r.resume == ck);
     // --resume alone: <out>/checkpoint.safetensors
     CHECK(*resolve({"--resume", "--out", dir}).resume == ck);
-    CHECK(contains(error_of([&] { resolve({"--resume", dir + "/nothing.safetensors"}); }),
+    CHECK(contains(error_of([&] {
+                       resolve({"--resume", dir + "/nothing.safetensors"});
+                   }),
                    "--resume: no checkpoint at " + dir + "/nothing.safetensors"));
 }
 
@@ -525,7 +556,8 @@ TEST_CASE("train: a process killed (SIGKILL) while it saves leaves the previous 
         CHECK(ck.state.step > latest_seen);  // a newer save than the last round's
         latest_seen = ck.state.step;
     }
-    MESSAGE("8 kills: " << mid_write << " landed in the middle of a save; the last whole save was number " << latest_seen);
+    MESSAGE("8 kills: " << mid_write << " landed in the middle of a save; the last whole save was number "
+                        << latest_seen);
 }
 
 TEST_CASE("train: a half-written save never replaces the checkpoint; a truncated checkpoint is a clear error") {
@@ -545,11 +577,13 @@ TEST_CASE("train: a half-written save never replaces the checkpoint; a truncated
     std::string next = read_text(out + "/next.safetensors");
 
     // What a crash in the middle of save 2 leaves: half of its bytes in the temporary file.
-    std::ofstream(path + ".tmp.99999.0", std::ios::binary).write(next.data(), static_cast<std::streamsize>(next.size() / 2));
+    std::ofstream(path + ".tmp.99999.0", std::ios::binary)
+        .write(next.data(), static_cast<std::streamsize>(next.size() / 2));
     CHECK(train::load_checkpoint(path).state.step == 1);
 
     // What a save without the temporary file would leave: a truncated checkpoint. Detected, not read.
-    std::ofstream(path, std::ios::binary | std::ios::trunc).write(next.data(), static_cast<std::streamsize>(next.size() / 2));
+    std::ofstream(path, std::ios::binary | std::ios::trunc)
+        .write(next.data(), static_cast<std::streamsize>(next.size() / 2));
     const std::string err = error_of([&] { train::load_checkpoint(path); });
     CHECK(contains(err, path));
     CHECK_FALSE(err.empty());
@@ -707,7 +741,8 @@ TEST_CASE("train: the progress bar redraws in place on a terminal and prints pla
         }
         const std::vector<std::string> lines = lines_of(os.str());
         REQUIRE(lines.size() == 2);  // steps 10 and 20
-        CHECK(lines[0] == "epoch 2/10 [##########..........] 50/100  loss 0.5000  acc 81.25%  700 img/s  lr 1.00e-03  ETA 2:05");
+        CHECK(lines[0] ==
+              "epoch 2/10 [##########..........] 50/100  loss 0.5000  acc 81.25%  700 img/s  lr 1.00e-03  ETA 2:05");
         CHECK_FALSE(contains(os.str(), "\r"));
     }
     {
@@ -719,7 +754,9 @@ TEST_CASE("train: the progress bar redraws in place on a terminal and prints pla
             bar.print("evaluation");
         }
         CHECK(os.str().rfind("\repoch 2/10", 0) == 0);
-        CHECK(contains(os.str(), "\n" "evaluation\n"));
+        CHECK(contains(os.str(),
+                       "\n"
+                       "evaluation\n"));
     }
     CHECK(train::format_duration(59.6) == "1:00");
     CHECK(train::format_duration(3725) == "1:02:05");

@@ -31,8 +31,8 @@ int64_t meta_int(const SafetensorsFile& f, const std::string& key, const std::st
     int64_t v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
     XG_CHECK(ec == std::errc() && end == text.data() + text.size() && v >= min_value, loc,
-             "checkpoint " << path << ": metadata \"" << key << "\" = \"" << text << "\" is not an integer >= "
-                           << min_value);
+             "checkpoint " << path << ": metadata \"" << key << "\" = \"" << text
+                           << "\" is not an integer >= " << min_value);
     return v;
 }
 

@@ -53,7 +53,7 @@ struct TrainState {
 struct Checkpoint {
     TrainConfig config;
     TrainState state;
-    TensorMap model;                     // the model's state dict
+    TensorMap model;  // the model's state dict
     nn::optim::OptimizerStateDict optimizer;
     nn::optim::OptimizerStateDict scheduler;
     Tensor rng_state;

@@ -12,8 +12,8 @@ namespace xg::vit::train {
 
 namespace F = nn::functional;
 
-EvalResult evaluate(VisionTransformer& model, const data::FashionMNIST& dataset, int64_t batch_size,
-                    int64_t image_size, SrcLoc loc) {
+EvalResult evaluate(VisionTransformer& model, const data::FashionMNIST& dataset, int64_t batch_size, int64_t image_size,
+                    SrcLoc loc) {
     const auto start = std::chrono::steady_clock::now();
     XG_CHECK(model.config.num_classes == 10, loc,
              "evaluate: expects a 10-class Fashion-MNIST model, got num_classes " << model.config.num_classes);

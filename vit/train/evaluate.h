@@ -23,12 +23,12 @@
 namespace xg::vit::train {
 
 struct EvalResult {
-    double accuracy = 0;   // correct / count
-    double loss = 0;       // mean cross-entropy (no label smoothing)
+    double accuracy = 0;  // correct / count
+    double loss = 0;      // mean cross-entropy (no label smoothing)
     int64_t count = 0;
     std::array<int64_t, 10> class_correct{};  // per true class
     std::array<int64_t, 10> class_count{};
-    double seconds = 0;    // wall time of the evaluation
+    double seconds = 0;  // wall time of the evaluation
 };
 
 // Leaves the model in the mode (train or eval) it was in.

@@ -13,14 +13,14 @@
 namespace xg::vit::train {
 
 struct ProgressInfo {
-    int64_t epoch = 0, epochs = 0;     // 1-based epoch of how many
-    int64_t batch = 0, batches = 0;    // batches of this epoch done, of how many
-    int64_t step = 0;                  // optimizer steps done
-    double loss = 0;                   // running mean loss of the epoch
-    double accuracy = 0;               // running training accuracy of the epoch, in [0, 1]
+    int64_t epoch = 0, epochs = 0;   // 1-based epoch of how many
+    int64_t batch = 0, batches = 0;  // batches of this epoch done, of how many
+    int64_t step = 0;                // optimizer steps done
+    double loss = 0;                 // running mean loss of the epoch
+    double accuracy = 0;             // running training accuracy of the epoch, in [0, 1]
     double images_per_s = 0;
     double lr = 0;
-    double eta_s = -1;                 // seconds to the end of training (-1: unknown)
+    double eta_s = -1;  // seconds to the end of training (-1: unknown)
 };
 
 // "4:05" or "1:02:03".

@@ -35,8 +35,14 @@ bool parse_number(const std::string& text, T& out) {
 }
 
 bool parse_bool(const std::string& text, bool& out) {
-    if (text == "1" || text == "true" || text == "yes" || text == "on") { out = true; return true; }
-    if (text == "0" || text == "false" || text == "no" || text == "off") { out = false; return true; }
+    if (text == "1" || text == "true" || text == "yes" || text == "on") {
+        out = true;
+        return true;
+    }
+    if (text == "0" || text == "false" || text == "no" || text == "off") {
+        out = false;
+        return true;
+    }
     return false;
 }
 
@@ -107,25 +113,30 @@ const std::vector<Flag>& flags() {
                              &TrainConfig::train_subset));
         t.push_back(int_flag("test-subset", "N", "evaluate on the first N test images (0 = all 10000)",
                              &TrainConfig::test_subset));
-        t.push_back(switch_flag("augment", "augment the training images: random 28x28 crops of the image padded by 2, random horizontal flips",
-                                &TrainConfig::augment));
+        t.push_back(switch_flag(
+            "augment",
+            "augment the training images: random 28x28 crops of the image padded by 2, random horizontal flips",
+            &TrainConfig::augment));
         // model
         t.push_back(int_flag("patch-size", "P", "patches of P x P pixels (28 must divide by P: 2, 4, 7, 14)",
                              &TrainConfig::patch_size));
         t.push_back(int_flag("dim", "D", "model dimension: the length of every token's vector", &TrainConfig::dim));
         t.push_back(int_flag("depth", "L", "number of Transformer encoder layers", &TrainConfig::depth));
         t.push_back(int_flag("heads", "H", "attention heads per layer (D must divide by H)", &TrainConfig::heads));
-        t.push_back(int_flag("mlp-dim", "M", "hidden size of each layer's feed-forward network", &TrainConfig::mlp_dim));
-        t.push_back(double_flag("dropout", "P", "dropout probability inside every encoder layer", &TrainConfig::dropout));
-        t.push_back(double_flag("emb-dropout", "P", "dropout probability on the token embeddings",
-                                &TrainConfig::emb_dropout));
+        t.push_back(
+            int_flag("mlp-dim", "M", "hidden size of each layer's feed-forward network", &TrainConfig::mlp_dim));
+        t.push_back(
+            double_flag("dropout", "P", "dropout probability inside every encoder layer", &TrainConfig::dropout));
+        t.push_back(
+            double_flag("emb-dropout", "P", "dropout probability on the token embeddings", &TrainConfig::emb_dropout));
         t.push_back(string_flag("pool", "cls|mean",
                                 "classify from the CLS token's output, or from the mean of the patch tokens' outputs",
                                 &TrainConfig::pool, {"cls", "mean"}));
         t.push_back(string_flag("patch-embedding", "linear|conv",
                                 "patch embedding: unfold + Linear (the DNN view) or Conv2d (the CNN view)",
                                 &TrainConfig::patch_embedding, {"linear", "conv"}));
-        t.push_back(string_flag("norm", "pre|post", "LayerNorm before each sublayer (ViT) or after (the original Transformer)",
+        t.push_back(string_flag("norm", "pre|post",
+                                "LayerNorm before each sublayer (ViT) or after (the original Transformer)",
                                 &TrainConfig::norm, {"pre", "post"}));
         t.push_back(string_flag("activation", "gelu|relu", "activation of the feed-forward networks",
                                 &TrainConfig::activation, {"gelu", "relu"}));
@@ -133,15 +144,19 @@ const std::vector<Flag>& flags() {
         t.push_back(int_flag("epochs", "N", "train for at most N epochs (the time budget may stop sooner)",
                              &TrainConfig::epochs));
         t.push_back(int_flag("batch-size", "B", "training images per step", &TrainConfig::batch_size));
-        t.push_back(double_flag("lr", "LR", "peak learning rate of AdamW (reached after the warmup)", &TrainConfig::lr));
+        t.push_back(
+            double_flag("lr", "LR", "peak learning rate of AdamW (reached after the warmup)", &TrainConfig::lr));
         t.push_back(double_flag("min-lr", "LR", "learning rate at the end of the cosine decay", &TrainConfig::min_lr));
-        t.push_back(double_flag("weight-decay", "W",
-                                "AdamW's decoupled weight decay (not applied to biases, norms, cls_token, pos_embedding)",
-                                &TrainConfig::weight_decay));
+        t.push_back(
+            double_flag("weight-decay", "W",
+                        "AdamW's decoupled weight decay (not applied to biases, norms, cls_token, pos_embedding)",
+                        &TrainConfig::weight_decay));
         t.push_back(double_flag("beta1", "B1", "AdamW's beta1 (momentum of the gradient mean)", &TrainConfig::beta1));
-        t.push_back(double_flag("beta2", "B2", "AdamW's beta2 (momentum of the squared gradient)", &TrainConfig::beta2));
+        t.push_back(
+            double_flag("beta2", "B2", "AdamW's beta2 (momentum of the squared gradient)", &TrainConfig::beta2));
         t.push_back(double_flag("warmup-steps", "N",
-                                "linear warmup: N steps if N >= 1, or that fraction of all steps if 0 < N < 1",
+                                "linear warmup: N steps if N >= 1 (at most a fifth of all steps), or that fraction of all steps if "
+                                "0 < N < 1",
                                 &TrainConfig::warmup_steps));
         t.push_back(double_flag("label-smoothing", "EPS", "label smoothing of the cross-entropy loss",
                                 &TrainConfig::label_smoothing));
@@ -153,13 +168,17 @@ const std::vector<Flag>& flags() {
                          if (!parse_number(text, c.seed)) bad_value("seed", text, "a non-negative integer", loc);
                      },
                      [](const TrainConfig& c) { return std::to_string(c.seed); }});
-        t.push_back(int_flag("threads", "N", "worker threads of the tensor kernels (0 = the library's default)",
-                             &TrainConfig::threads));
+        t.push_back(
+            int_flag("threads", "N",
+                     "threads of the tensor kernels (0 = auto: with a time budget the faster of 1 and all cores, "
+                     "as the speed check measures; else $OMP_NUM_THREADS or all cores)",
+                     &TrainConfig::threads));
         t.push_back(double_flag("time-budget", "SECONDS",
                                 "wall time for the whole run, final evaluation included; the cosine schedule is "
                                 "planned to end within it (0 = no budget: the schedule spans --epochs)",
                                 &TrainConfig::time_budget));
-        t.push_back(int_flag("eval-every", "N", "also evaluate on the test set every N steps (0 = after each epoch only)",
+        t.push_back(int_flag("eval-every", "N",
+                             "also evaluate on the test set every N steps (0 = after each epoch only)",
                              &TrainConfig::eval_every));
         t.push_back(int_flag("eval-batch-size", "B", "test images per forward pass when evaluating",
                              &TrainConfig::eval_batch_size));
@@ -167,7 +186,8 @@ const std::vector<Flag>& flags() {
                              "a metrics.csv row every N steps (and a progress line, when stdout is not a terminal)",
                              &TrainConfig::log_every));
         t.push_back(int_flag("stop-after", "N",
-                             "stop after N steps of this session, saving a checkpoint as Ctrl-C does (0 = never; not inherited by --resume)",
+                             "stop after N steps of this session, saving a checkpoint as Ctrl-C does (0 = never; not "
+                             "inherited by --resume)",
                              &TrainConfig::stop_after));
         t.push_back(string_flag("out", "DIR", "output folder: checkpoint.safetensors, model.safetensors, metrics.csv",
                                 &TrainConfig::out));
@@ -216,8 +236,11 @@ void TrainConfig::validate(SrcLoc loc) const {
     positive("batch-size", batch_size);
     positive("eval-batch-size", eval_batch_size);
     positive("log-every", log_every);
-    for (auto [flag, v] : {std::pair{"train-subset", train_subset}, {"test-subset", test_subset},
-                           {"threads", threads}, {"eval-every", eval_every}, {"stop-after", stop_after}})
+    for (auto [flag, v] : {std::pair{"train-subset", train_subset},
+                           {"test-subset", test_subset},
+                           {"threads", threads},
+                           {"eval-every", eval_every},
+                           {"stop-after", stop_after}})
         XG_CHECK(v >= 0, loc, "--" << flag << ": must not be negative, got " << v);
     XG_CHECK(lr > 0, loc, "--lr: must be positive, got " << lr);
     non_negative("min-lr", min_lr);
@@ -250,8 +273,9 @@ void TrainConfig::apply_metadata(const std::map<std::string, std::string>& metad
 }
 
 const std::set<std::string>& resumable_flags() {
-    static const std::set<std::string> names = {"data-dir",  "out",         "threads",    "log-every", "eval-every",
-                                                "eval-batch-size", "time-budget", "stop-after", "resume"};
+    static const std::set<std::string> names = {"data-dir",    "out",        "threads",
+                                                "log-every",   "eval-every", "eval-batch-size",
+                                                "time-budget", "stop-after", "resume"};
     return names;
 }
 

@@ -24,10 +24,10 @@ namespace xg::vit::train {
 
 struct TrainConfig {
     // ---- data
-    std::string data_dir;          // "" = data::default_fashion_mnist_dir()
-    int64_t train_subset = 0;      // train on the first N training images (0 = all 60000)
-    int64_t test_subset = 0;       // evaluate on the first N test images (0 = all 10000)
-    bool augment = false;          // the DataLoader's random crops (padding 2) and horizontal flips
+    std::string data_dir;      // "" = data::default_fashion_mnist_dir()
+    int64_t train_subset = 0;  // train on the first N training images (0 = all 60000)
+    int64_t test_subset = 0;   // evaluate on the first N test images (0 = all 10000)
+    bool augment = false;      // the DataLoader's random crops (padding 2) and horizontal flips
     // ---- model (the fields of ViTConfig)
     int64_t patch_size = 4;
     int64_t dim = 64;
@@ -36,29 +36,29 @@ struct TrainConfig {
     int64_t mlp_dim = 128;
     double dropout = 0.0;
     double emb_dropout = 0.0;
-    std::string pool = "mean";             // "cls" | "mean"
+    std::string pool = "mean";               // "cls" | "mean"
     std::string patch_embedding = "linear";  // "linear" | "conv"
-    std::string norm = "pre";              // "pre" (ViT) | "post" (the original Transformer)
-    std::string activation = "gelu";       // "gelu" | "relu"
+    std::string norm = "pre";                // "pre" (ViT) | "post" (the original Transformer)
+    std::string activation = "gelu";         // "gelu" | "relu"
     // ---- optimization
-    int64_t epochs = 15;           // at most this many epochs (the time budget may end training sooner)
+    int64_t epochs = 15;  // at most this many epochs (the time budget may end training sooner)
     int64_t batch_size = 128;
-    double lr = 3e-3;              // AdamW's peak learning rate
-    double min_lr = 1e-5;          // where the cosine ends
-    double weight_decay = 0.05;    // decoupled (AdamW); not applied to biases, norms, cls_token, pos_embedding
+    double lr = 3e-3;            // AdamW's peak learning rate
+    double min_lr = 1e-5;        // where the cosine ends
+    double weight_decay = 0.05;  // decoupled (AdamW); not applied to biases, norms, cls_token, pos_embedding
     double beta1 = 0.9;
     double beta2 = 0.999;
-    double warmup_steps = 200;     // >= 1: steps of linear warmup; in (0, 1): a fraction of all steps
+    double warmup_steps = 200;  // >= 1: steps of linear warmup; in (0, 1): a fraction of all steps
     double label_smoothing = 0.1;
-    double clip_grad = 1.0;        // max gradient norm (0 = no clipping)
+    double clip_grad = 1.0;  // max gradient norm (0 = no clipping)
     // ---- the run
     uint64_t seed = 0;
-    int64_t threads = 0;           // 0 = leave the library's default
-    double time_budget = 570;      // seconds for the whole run, final evaluation included (0 = none)
-    int64_t eval_every = 0;        // also evaluate every N steps (0 = only after each epoch)
+    int64_t threads = 0;       // 0 = auto (see --help)
+    double time_budget = 570;  // seconds for the whole run, final evaluation included (0 = none)
+    int64_t eval_every = 0;    // also evaluate every N steps (0 = only after each epoch)
     int64_t eval_batch_size = 1000;
-    int64_t log_every = 50;        // a metrics.csv row (and a progress line when not a terminal) every N steps
-    int64_t stop_after = 0;        // stop, as Ctrl-C does, after this run has made N steps (0 = never)
+    int64_t log_every = 50;  // a metrics.csv row (and a progress line when not a terminal) every N steps
+    int64_t stop_after = 0;  // stop, as Ctrl-C does, after this run has made N steps (0 = never)
     std::string out = "runs/fashion_mnist";  // checkpoint.safetensors, model.safetensors, metrics.csv
     std::optional<std::string> resume;       // "" = <out>/checkpoint.safetensors
 
@@ -75,8 +75,8 @@ struct TrainConfig {
 
 struct ParsedArgs {
     TrainConfig config;
-    bool help = false;                  // --help was given: print train_help() and exit
-    std::set<std::string> given;        // the flags that appeared on the command line ("lr", "resume", ...)
+    bool help = false;            // --help was given: print train_help() and exit
+    std::set<std::string> given;  // the flags that appeared on the command line ("lr", "resume", ...)
 };
 
 // Parses argv[1..argc). An unknown flag, a missing or malformed value is an xg::Error whose

@@ -8,10 +8,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 #include <sstream>
 
 #include "core/autograd/grad_mode.h"
 #include "core/ops.h"
+#include "core/parallel.h"
 #include "nn/functional.h"
 #include "nn/optim/clip_grad.h"
 #include "vit/train/metrics.h"
@@ -140,6 +142,8 @@ Trainer::Trainer(TrainConfig config, std::ostream& out, SrcLoc loc)
         config_ = saved;
     }
     config_.validate(loc);
+    // torch.set_num_threads(n)   (0: the library's default, or with a time budget the faster of 1 and all)
+    if (config_.threads > 0) set_num_threads(static_cast<int>(config_.threads), loc);
 
     // train_set = torchvision.datasets.FashionMNIST(root, train=True); test_set = ...(train=False)
     const std::string dir = config_.data_dir.empty() ? data::default_fashion_mnist_dir() : config_.data_dir;
@@ -150,8 +154,8 @@ Trainer::Trainer(TrainConfig config, std::ostream& out, SrcLoc loc)
     // train_loader = DataLoader(train_set, batch_size, shuffle=True)
     loader_ = std::make_unique<data::DataLoader>(
         *train_set_,
-        data::DataLoaderOptions{.batch_size = config_.batch_size, .shuffle = true, .seed = config_.seed,
-                                .augment = config_.augment},
+        data::DataLoaderOptions{
+            .batch_size = config_.batch_size, .shuffle = true, .seed = config_.seed, .augment = config_.augment},
         loc);
 
     // torch.manual_seed(seed); model = ViT(...)
@@ -191,8 +195,7 @@ Trainer::Trainer(TrainConfig config, std::ostream& out, SrcLoc loc)
 Trainer::~Trainer() = default;
 
 double Trainer::elapsed() const {
-    return elapsed_before_ +
-           std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
+    return elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - session_start_).count();
 }
 
 // ---- the time budget ----------------------------------------------------------------------------
@@ -200,6 +203,11 @@ double Trainer::elapsed() const {
 // A few training steps and one evaluation batch, timed on a copy of the model with random images.
 // The real model, its optimizer and the random generator are left exactly as they were, so a run
 // with a time budget trains the same weights as one without (only the schedule's length differs).
+//
+// With --threads 0 (auto) it also decides how many threads to use: the steps are timed on all the
+// cores and on one, and the faster wins. On an idle machine two threads beat one; on a busy one a
+// kernel that splits its work waits, at its end, for a thread the OS has given to someone else,
+// and one thread wins by far. (Results are bit-identical whatever the thread count.)
 Trainer::Timing Trainer::measure_speed() {
     using clock = std::chrono::steady_clock;
     const Tensor rng = get_rng_state();
@@ -215,19 +223,49 @@ Trainer::Timing Trainer::measure_speed() {
         if (config_.clip_grad > 0) nn::optim::clip_grad_norm_(probe->parameters(), config_.clip_grad);
         probe_optimizer.step();
     };
-    step();  // the first step allocates; not timed
+    // Seconds per step: at least 3 steps and 2 seconds (under load a single step says little), at
+    // most 20 steps or 8 s; and no more once the steps are clearly slower than `beat` seconds.
+    auto seconds_per_step = [&](double beat) {
+        const auto warm = clock::now();
+        step();  // the first step after a change allocates and warms the caches; not counted
+        const double warm_s = std::chrono::duration<double>(clock::now() - warm).count();
+        if (warm_s > 3 * beat) return warm_s;
+        int64_t n = 0;
+        const auto start = clock::now();
+        double seconds = 0;
+        while (true) {
+            step();
+            ++n;
+            seconds = std::chrono::duration<double>(clock::now() - start).count();
+            const double per_step = seconds / static_cast<double>(n);
+            if ((n >= 3 && seconds >= 2.0) || n >= 20 || seconds > 8.0 || per_step > 1.5 * beat) return per_step;
+        }
+    };
+    const double no_limit = std::numeric_limits<double>::infinity();
     Timing t;
-    int64_t n = 0;
-    const auto start = clock::now();
-    double seconds = 0;
-    // At least 3 steps and 2 seconds (under load a single step says little), at most 20 steps or 8 s.
-    while (n < 3 || (seconds < 2.0 && n < 20)) {
-        step();
-        ++n;
-        seconds = std::chrono::duration<double>(clock::now() - start).count();
-        if (seconds > 8.0) break;
+    t.threads = get_num_threads();
+    if (config_.threads == 0 && t.threads > 1) {
+        // One thread first (cheap to measure even on a busy machine), then all of them, cut short
+        // as soon as they are clearly slower.
+        const int many = t.threads;
+        set_num_threads(1);
+        const double one_s = seconds_per_step(no_limit);
+        set_num_threads(many);
+        const double many_s = seconds_per_step(one_s);
+        if (one_s <= many_s) {
+            set_num_threads(1);
+            t.threads = 1;
+            t.step_s = one_s;
+            t.threads_other = many;
+            t.step_s_other = many_s;
+        } else {
+            t.step_s = many_s;
+            t.threads_other = 1;
+            t.step_s_other = one_s;
+        }
+    } else {
+        t.step_s = seconds_per_step(no_limit);
     }
-    t.step_s = seconds / static_cast<double>(n);
 
     const int64_t eb = std::min(config_.eval_batch_size, test_set_->size());
     Tensor test_images = randn({eb, 1, 28, 28});
@@ -283,8 +321,10 @@ void Trainer::plan_schedule() {
         total = std::max<int64_t>(total, 1);
     }
     state_.total_steps = total;
+    // A step count is capped at a fifth of the run, so that a short run (a small budget) still
+    // spends most of its steps in the cosine decay.
     state_.warmup_steps = config_.warmup_steps >= 1
-                              ? std::min<int64_t>(static_cast<int64_t>(config_.warmup_steps), total)
+                              ? std::min<int64_t>(static_cast<int64_t>(config_.warmup_steps), total / 5)
                               : static_cast<int64_t>(std::llround(config_.warmup_steps * static_cast<double>(total)));
     // scheduler = linear warmup for warmup_steps, then cosine down to min_lr at total_steps
     scheduler_ = std::make_unique<nn::optim::LinearWarmupCosine>(*optimizer_, state_.warmup_steps, state_.total_steps,
@@ -298,8 +338,8 @@ bool Trainer::replan(double step_s, double eval_s) {
     const int64_t spe = loader_->num_batches();
     const int64_t max_total = config_.epochs * spe;
     const double left = config_.time_budget - elapsed() - budget_margin(config_.time_budget);
-    int64_t total = state_.step + steps_that_fit(left, step_s, eval_s, state_.step, max_total - state_.step, spe,
-                                                 config_.eval_every);
+    int64_t total = state_.step +
+                    steps_that_fit(left, step_s, eval_s, state_.step, max_total - state_.step, spe, config_.eval_every);
     total = std::max(total, state_.step);
     const auto diff = std::abs(static_cast<double>(total - state_.total_steps));
     if (diff <= 0.01 * static_cast<double>(state_.total_steps) && total <= max_total) return false;
@@ -376,19 +416,23 @@ TrainResult Trainer::fit() {
            << config_.batch_size << " per epoch), " << test_set_->size() << " test images\n"
            << "model: ViT patch " << v.patch_size << ", dim " << v.model_dim << ", depth " << v.depth << ", heads "
            << v.num_heads << ", mlp " << v.mlp_dim << ", pool " << v.pool << ", " << v.patch_embedding
-           << " patch embedding, " << config_.norm << "-norm, dropout " << v.dropout << ": "
-           << model_->num_parameters() << " parameters\n"
+           << " patch embedding, " << config_.norm << "-norm, dropout " << v.dropout << ": " << model_->num_parameters()
+           << " parameters\n"
            << "optimizer: AdamW lr " << config_.lr << " (warmup " << state_.warmup_steps << " steps, cosine to "
            << config_.min_lr << "), weight decay " << config_.weight_decay << ", label smoothing "
            << config_.label_smoothing << ", clip " << config_.clip_grad << (config_.augment ? ", augment" : "");
         if (resumed)
             os << "\nresumed from " << resume_path(config_) << " at step " << state_.step << " of "
-               << state_.total_steps << " (epoch " << state_.epoch + 1 << ", batch " << state_.batches_consumed
-               << "), " << format_duration(state_.elapsed_s) << " elapsed";
+               << state_.total_steps << " (epoch " << state_.epoch + 1 << ", batch " << state_.batches_consumed << "), "
+               << format_duration(state_.elapsed_s) << " elapsed";
         if (budget) {
             os << "\nspeed check: " << fmt("%.3f", timing_.step_s) << " s/step ("
-               << fmt("%.0f", static_cast<double>(config_.batch_size) / timing_.step_s) << " img/s), evaluation ~"
-               << fmt("%.1f", timing_.eval_s) << " s\nplan: " << state_.total_steps << " steps ("
+               << fmt("%.0f", static_cast<double>(config_.batch_size) / timing_.step_s) << " img/s) on "
+               << timing_.threads << (timing_.threads == 1 ? " thread" : " threads");
+            if (timing_.threads_other > 0)
+                os << " (" << timing_.threads_other << (timing_.threads_other == 1 ? " thread: " : " threads: ")
+                   << fmt("%.3f", timing_.step_s_other) << " s/step)";
+            os << ", evaluation ~" << fmt("%.1f", timing_.eval_s) << " s\nplan: " << state_.total_steps << " steps ("
                << fmt("%.1f", static_cast<double>(state_.total_steps) / static_cast<double>(spe))
                << " epochs) to end within the " << config_.time_budget << " s budget";
         } else if (!resumed) {
@@ -485,7 +529,8 @@ TrainResult Trainer::fit() {
             p.step = state_.step;
             // the epoch's running means (batches_consumed counts this epoch's batches, resumed ones included)
             p.loss = state_.epoch_loss_sum / static_cast<double>(std::max<int64_t>(1, state_.batches_consumed));
-            p.accuracy = static_cast<double>(state_.epoch_correct) / static_cast<double>(std::max<int64_t>(1, state_.epoch_seen));
+            p.accuracy = static_cast<double>(state_.epoch_correct) /
+                         static_cast<double>(std::max<int64_t>(1, state_.epoch_seen));
             p.images_per_s = static_cast<double>(bs) / step_s;
             p.lr = last_lr;
             const int64_t steps_left = state_.total_steps - state_.step;
@@ -531,9 +576,9 @@ TrainResult Trainer::fit() {
         result.elapsed_s = state_.elapsed_s;
         result.interrupted = stop == Stop::kInterrupted;
         result.stopped = stop == Stop::kStopAfter;
-        bar.print(std::string(result.interrupted ? "interrupted (Ctrl-C)" : "--stop-after") + ": stopped at step " + std::to_string(state_.step) + " of " + std::to_string(state_.total_steps) +
-                  ": checkpoint saved to " + result.checkpoint_path + "\nresume with: --resume " +
-                  result.checkpoint_path);
+        bar.print(std::string(result.interrupted ? "interrupted (Ctrl-C)" : "--stop-after") + ": stopped at step " +
+                  std::to_string(state_.step) + " of " + std::to_string(state_.total_steps) + ": checkpoint saved to " +
+                  result.checkpoint_path + "\nresume with: --resume " + result.checkpoint_path);
         return result;
     }
 
@@ -551,8 +596,8 @@ TrainResult Trainer::fit() {
     result.elapsed_s = elapsed();
     std::ostringstream os;
     os << "trained " << state_.step << " steps in " << format_duration(result.elapsed_s) << "; saved "
-       << result.checkpoint_path << ", " << (std::filesystem::path(out_dir_) / "model.safetensors").string()
-       << ", " << metrics.path() << "\n"
+       << result.checkpoint_path << ", " << (std::filesystem::path(out_dir_) / "model.safetensors").string() << ", "
+       << metrics.path() << "\n"
        << "test accuracy: " << fmt("%.2f", 100.0 * final_eval.accuracy) << "%";
     bar.print(os.str());
     return result;

@@ -115,8 +115,11 @@ class Trainer {
 
   private:
     struct Timing {
-        double step_s = 0;  // seconds per training step
-        double eval_s = 0;  // seconds per evaluation of the test set
+        double step_s = 0;        // seconds per training step, on `threads` threads
+        double eval_s = 0;        // seconds per evaluation of the test set
+        int threads = 1;          // the thread count chosen
+        int threads_other = 0;    // the thread count tried and not chosen (0: none tried)
+        double step_s_other = 0;  // seconds per step on threads_other
     };
     Timing measure_speed();
     void plan_schedule();
@@ -134,7 +137,8 @@ class Trainer {
     std::optional<data::FashionMNIST> train_set_, test_set_;
     std::unique_ptr<data::DataLoader> loader_;
     std::shared_ptr<VisionTransformer> model_;
-    std::vector<Tensor> params_;    std::unique_ptr<nn::optim::AdamW> optimizer_;
+    std::vector<Tensor> params_;
+    std::unique_ptr<nn::optim::AdamW> optimizer_;
     std::unique_ptr<nn::optim::LinearWarmupCosine> scheduler_;
     std::optional<Checkpoint> resumed_;  // what config.resume held, until fit() restores it
     TrainState state_;
