@@ -6,10 +6,13 @@
 //   ./build/h_bench/bench/bench_gemm --benchmark_filter='square/512'  one shape
 //   ./build/h_bench/bench/bench_gemm --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
 //
-// Names are group/shape/layout/threads/implementation, e.g. "vit/6400x128x384/NN/t1/openblas".
+// Names are group/shape/layout/threads/implementation, e.g. "vit/6400x384x128/NN/t1/openblas"
+// (shapes are MxNxK).
 // Layouts: NN = A @ B, NT = A @ B^T (B stored transposed, as x @ W^T in nn.Linear), TN = A^T @ B
-// (the weight gradient g^T @ x). GFLOP/s = 2*M*N*K / time. On a shared machine compare the
-// ratio column (both sides measured in the same minute) rather than absolute numbers.
+// (the weight gradient g^T @ x). GFLOP/s = 2*M*N*K / time. One-thread runs are timed in CPU
+// time of the calling thread, which a shared machine's other processes do not inflate; two-thread
+// runs in wall-clock time (the only fair clock for a team), so on a loaded machine those are
+// noisy. Compare the ratio column (both sides measured in the same minute).
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
@@ -78,6 +81,12 @@ void report_flops(benchmark::State& state, double flops_per_iteration) {
                                                    benchmark::Counter::kIsRate);
 }
 
+// Microseconds; wall-clock time for a team of threads, CPU time for one thread (see the top).
+void configure(benchmark::internal::Benchmark* b, int threads) {
+    b->Unit(benchmark::kMicrosecond);
+    if (threads > 1) b->UseRealTime();
+}
+
 std::string shape_name(int64_t M, int64_t N, int64_t K) {
     return std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K);
 }
@@ -88,20 +97,18 @@ void register_pair(const std::string& group, int64_t M, int64_t N, int64_t K, La
         group + "/" + shape_name(M, N, K) + "/" + layout_name(layout) + "/t" + std::to_string(threads) + "/";
     const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
     for (const bool ours : {true, false}) {
-        benchmark::RegisterBenchmark((base + (ours ? "xgrad" : "openblas")).c_str(),
-                                     [=](benchmark::State& state) {
-                                         set_threads(threads);
-                                         Problem p(M, N, K, layout);
-                                         for (auto _ : state) {
-                                             if (ours) p.xgrad();
-                                             else p.openblas();
-                                             benchmark::DoNotOptimize(p.C.data());
-                                             benchmark::ClobberMemory();
-                                         }
-                                         report_flops(state, flops);
-                                     })
-            ->Unit(benchmark::kMicrosecond)
-            ->UseRealTime();
+        auto run = [=](benchmark::State& state) {
+            set_threads(threads);
+            Problem p(M, N, K, layout);
+            for (auto _ : state) {
+                if (ours) p.xgrad();
+                else p.openblas();
+                benchmark::DoNotOptimize(p.C.data());
+                benchmark::ClobberMemory();
+            }
+            report_flops(state, flops);
+        };
+        configure(benchmark::RegisterBenchmark((base + (ours ? "xgrad" : "openblas")).c_str(), run), threads);
     }
 }
 
@@ -112,94 +119,74 @@ void register_attention(int64_t batch, int64_t M, int64_t N, int64_t K, int thre
     const std::string base = "attention/" + std::to_string(batch) + "x" + shape_name(M, N, K) + "/NN/t" +
                              std::to_string(threads) + "/";
     const double flops = 2.0 * static_cast<double>(batch * M * N * K);
-    benchmark::RegisterBenchmark((base + "xgrad").c_str(),
-                                 [=](benchmark::State& state) {
-                                     set_threads(threads);
-                                     xg::NoGradGuard no_grad;
-                                     xg::Tensor a = xg::tensor(Problem::fill(static_cast<size_t>(batch * M * K), 1),
-                                                               {batch, M, K});
-                                     xg::Tensor b = xg::tensor(Problem::fill(static_cast<size_t>(batch * K * N), 2),
-                                                               {batch, K, N});
-                                     for (auto _ : state) {
-                                         xg::Tensor c = xg::matmul(a, b);
-                                         benchmark::DoNotOptimize(c.data_ptr<float>());
-                                     }
-                                     report_flops(state, flops);
-                                 })
-        ->Unit(benchmark::kMicrosecond)
-        ->UseRealTime();
-    benchmark::RegisterBenchmark((base + "openblas").c_str(),
-                                 [=](benchmark::State& state) {
-                                     set_threads(threads);
-                                     std::vector<float> a = Problem::fill(static_cast<size_t>(batch * M * K), 1);
-                                     std::vector<float> b = Problem::fill(static_cast<size_t>(batch * K * N), 2);
-                                     std::vector<float> c(static_cast<size_t>(batch * M * N));
-                                     for (auto _ : state) {
-                                         for (int64_t i = 0; i < batch; ++i)
-                                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, static_cast<int>(M),
-                                                         static_cast<int>(N), static_cast<int>(K), 1.0f,
-                                                         a.data() + i * M * K, static_cast<int>(K),
-                                                         b.data() + i * K * N, static_cast<int>(N), 0.0f,
-                                                         c.data() + i * M * N, static_cast<int>(N));
-                                         benchmark::DoNotOptimize(c.data());
-                                         benchmark::ClobberMemory();
-                                     }
-                                     report_flops(state, flops);
-                                 })
-        ->Unit(benchmark::kMicrosecond)
-        ->UseRealTime();
+    auto ours = [=](benchmark::State& state) {
+        set_threads(threads);
+        xg::NoGradGuard no_grad;
+        xg::Tensor a = xg::tensor(Problem::fill(static_cast<size_t>(batch * M * K), 1), {batch, M, K});
+        xg::Tensor b = xg::tensor(Problem::fill(static_cast<size_t>(batch * K * N), 2), {batch, K, N});
+        for (auto _ : state) {
+            xg::Tensor c = xg::matmul(a, b);
+            benchmark::DoNotOptimize(c.data_ptr<float>());
+        }
+        report_flops(state, flops);
+    };
+    auto theirs = [=](benchmark::State& state) {
+        set_threads(threads);
+        std::vector<float> a = Problem::fill(static_cast<size_t>(batch * M * K), 1);
+        std::vector<float> b = Problem::fill(static_cast<size_t>(batch * K * N), 2);
+        std::vector<float> c(static_cast<size_t>(batch * M * N));
+        const int m = static_cast<int>(M), n = static_cast<int>(N), k = static_cast<int>(K);
+        for (auto _ : state) {
+            for (int64_t i = 0; i < batch; ++i)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0f, a.data() + i * M * K, k,
+                            b.data() + i * K * N, n, 0.0f, c.data() + i * M * N, n);
+            benchmark::DoNotOptimize(c.data());
+            benchmark::ClobberMemory();
+        }
+        report_flops(state, flops);
+    };
+    configure(benchmark::RegisterBenchmark((base + "xgrad").c_str(), ours), threads);
+    configure(benchmark::RegisterBenchmark((base + "openblas").c_str(), theirs), threads);
 }
 
-// The steps of bench/gemm_steps.h on one square size (row-major NN, one thread).
+// The steps of bench/gemm_steps.h on one square size (row-major NN; steps 1-4 on one thread).
 void register_steps(int64_t n) {
     const double flops = 2.0 * static_cast<double>(n * n * n);
     struct Step {
         const char* name;
+        int threads;
         void (*run)(Problem&);
     };
     const Step steps[] = {
-        {"1_naive",
+        {"1_naive", 1,
          [](Problem& p) {
              xg::kernels::gemm_naive<float>(p.M, p.N, p.K, p.A.data(), p.K, 1, p.B.data(), p.N, 1, p.C.data(), p.N, false);
          }},
-        {"2_blocked",
+        {"2_blocked", 1,
          [](Problem& p) { xg::bench::gemm_blocked(p.M, p.N, p.K, p.A.data(), p.K, p.B.data(), p.N, p.C.data(), p.N); }},
-        {"3_register_blocked",
+        {"3_register_blocked", 1,
          [](Problem& p) {
              xg::bench::gemm_register_blocked(p.M, p.N, p.K, p.A.data(), p.K, p.B.data(), p.N, p.C.data(), p.N);
          }},
-        {"4_packed", [](Problem& p) { p.xgrad(); }},
+        {"4_packed", 1, [](Problem& p) { p.xgrad(); }},
+        {"5_threaded", 2, [](Problem& p) { p.xgrad(); }},
     };
     for (const Step& step : steps) {
         if (n > 512 && std::string(step.name) == "1_naive") continue;  // seconds per call; the trend is clear
-        const int threads = 1;
-        benchmark::RegisterBenchmark(("steps/" + shape_name(n, n, n) + "/NN/t1/" + step.name).c_str(),
-                                     [=](benchmark::State& state) {
-                                         set_threads(threads);
-                                         Problem p(n, n, n, Layout::NN);
-                                         for (auto _ : state) {
-                                             step.run(p);
-                                             benchmark::DoNotOptimize(p.C.data());
-                                             benchmark::ClobberMemory();
-                                         }
-                                         report_flops(state, flops);
-                                     })
-            ->Unit(benchmark::kMicrosecond)
-            ->UseRealTime();
+        auto run = [=](benchmark::State& state) {
+            set_threads(step.threads);
+            Problem p(n, n, n, Layout::NN);
+            for (auto _ : state) {
+                step.run(p);
+                benchmark::DoNotOptimize(p.C.data());
+                benchmark::ClobberMemory();
+            }
+            report_flops(state, flops);
+        };
+        const std::string name =
+            "steps/" + shape_name(n, n, n) + "/NN/t" + std::to_string(step.threads) + "/" + step.name;
+        configure(benchmark::RegisterBenchmark(name.c_str(), run), step.threads);
     }
-    benchmark::RegisterBenchmark(("steps/" + shape_name(n, n, n) + "/NN/t2/5_threaded").c_str(),
-                                 [=](benchmark::State& state) {
-                                     set_threads(2);
-                                     Problem p(n, n, n, Layout::NN);
-                                     for (auto _ : state) {
-                                         p.xgrad();
-                                         benchmark::DoNotOptimize(p.C.data());
-                                         benchmark::ClobberMemory();
-                                     }
-                                     report_flops(state, flops);
-                                 })
-        ->Unit(benchmark::kMicrosecond)
-        ->UseRealTime();
 }
 
 // Collects every run while printing them as usual, for the table at the end.

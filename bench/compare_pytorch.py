@@ -177,6 +177,9 @@ def main():
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--rounds", type=int, default=7, help="turns per side and workload (after one warm-up turn)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument("--xgrad-env", nargs="*", default=[], metavar="NAME=VALUE",
+                        help="extra environment for the xgrad worker, e.g. OMP_WAIT_POLICY=passive (on a machine "
+                             "shared with other busy processes: see docs/performance.md)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -190,6 +193,7 @@ def main():
         env = dict(os.environ)
         torch_env = dict(env, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         xgrad_env = dict(env, OMP_NUM_THREADS=str(threads))
+        xgrad_env.update(item.split("=", 1) for item in args.xgrad_env)
         xg = Worker([args.xgrad, "--serve"], xgrad_env)
         pt = Worker([sys.executable, str(Path(__file__).resolve()), "--worker"], torch_env)
         try:
@@ -225,7 +229,8 @@ def main():
 
     print()
     print(f"FMA peak of one core (measured): {peak:.1f} GFLOP/s;  load average before {load_before[0]:.1f}, "
-          f"after {load_after[0]:.1f} ({os.cpu_count()} cores);  {time.time() - started:.0f} s")
+          f"after {load_after[0]:.1f} ({os.cpu_count()} cores);  {time.time() - started:.0f} s"
+          + (f";  xgrad env: {' '.join(args.xgrad_env)}" if args.xgrad_env else ""))
     print()
     header = f"| {'workload':20s} | threads | {'xgrad ms':>10s} | {'PyTorch ms':>10s} | {'ratio':>6s} | " \
              f"{'xgrad GFLOP/s':>13s} | {'% of FMA peak':>13s} | {'CPU-time ratio':>14s} |"
@@ -237,7 +242,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"peak_gflops": peak, "load_average_before": load_before, "load_average_after": load_after,
-                       "cores": os.cpu_count(), "results": results}, f, indent=2)
+                       "cores": os.cpu_count(), "xgrad_env": args.xgrad_env, "results": results}, f, indent=2)
     return 0
 
 

@@ -53,9 +53,10 @@ bool in_parallel() {
 }
 
 int threads_for(double work) {
-    // Below ~2^18 multiply-adds (a few microseconds on one core) waking the team costs about as
-    // much as the second thread saves; measured with bench/bench_gemm on squares 32..128.
-    constexpr double kMinWorkPerThread = 1 << 17;
+    // Each thread gets at least 2^20 multiply-adds (~10 us on one core): waking the team and
+    // waiting for it at the end costs a few microseconds on a quiet machine, and far more on a
+    // loaded one, where a worker that went to sleep must wait for a free core.
+    constexpr double kMinWorkPerThread = 1 << 20;
     const int n = get_num_threads();
     if (n <= 1 || in_parallel() || work < 2 * kMinWorkPerThread) return 1;
     const int useful = static_cast<int>(work / kMinWorkPerThread);

@@ -5,13 +5,15 @@
 //   xg::set_num_threads(1);          // like torch.set_num_threads(1)
 //   int n = xg::get_num_threads();   // starts at OMP_NUM_THREADS, else the number of cores
 //
-// Determinism: work is split statically (thread t always gets the same block of C), and no
-// kernel sums partial results in an order that depends on which thread finished first. Every
-// element of a GEMM's output is even computed with the same operations whatever the thread
-// count, so results are bit-identical run to run, and across thread counts as well.
+// Determinism: work is cut into tasks with fixed boundaries (bands of rows of C, groups of
+// matrices of a batch), each task writes its own part of the output, and computes every element
+// of it with the same operations whichever thread runs it; no kernel sums partial results in an
+// order that depends on scheduling. So results are bit-identical run to run, and across thread
+// counts as well, although which thread runs which task is decided at run time.
 //
 // Built without OpenMP, everything runs on one thread and set_num_threads only records the value.
 // This header includes only the standard library (and core/error.h).
+#include <atomic>
 #include <cstdint>
 #include <functional>
 
@@ -42,6 +44,13 @@ int threads_for(double work);
 template <class Body>
 void run_team(int n, Body&& body);
 
+// Runs task(i) for every i in [0, count) on a team of `threads`: each thread takes the next task
+// nobody has taken yet, until none is left. On a loaded machine one thread may start late (its
+// core was busy); the others then do its share instead of waiting for it. Tasks must write
+// disjoint outputs, each computed the same way whoever runs it (see "Determinism" above).
+template <class Task>
+void for_each_task(int threads, int64_t count, Task&& task);
+
 // [begin, end) of thread `tid`'s share of `count` items split into `team` contiguous parts that
 // differ by at most one item: the static partition every threaded loop uses.
 inline void split(int64_t count, int tid, int team, int64_t& begin, int64_t& end) {
@@ -61,6 +70,18 @@ void run_team(int n, Body&& body) {
         return;
     }
     run_team_on_threads(n, body);
+}
+
+template <class Task>
+void for_each_task(int threads, int64_t count, Task&& task) {
+    if (threads <= 1 || count <= 1) {
+        for (int64_t i = 0; i < count; ++i) task(i);
+        return;
+    }
+    std::atomic<int64_t> next{0};
+    run_team(count < threads ? static_cast<int>(count) : threads, [&](int, int) {
+        for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < count;) task(i);
+    });
 }
 
 }  // namespace parallel

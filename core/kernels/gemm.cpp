@@ -37,10 +37,10 @@
 //   For double the tile is 6 x 8 (same registers) and the blocks hold the same bytes.
 //
 // Threads: one team per call (if the product is large enough to pay for it, see
-// parallel::threads_for). Each thread computes its own rows of C (or, when there are few rows,
-// its own columns) with the loops above, packing its own A and B (see gemm_threaded for why).
-// The split is static, and every element of C is computed by the same sequence of FMAs whichever
-// thread computes it, so the result does not depend on the thread count at all.
+// parallel::threads_for). C is cut into bands of rows (or columns) with fixed boundaries, and
+// the threads run the loops above on one band after another, packing their own A and B (see
+// gemm_threaded). Every element of C is computed by the same sequence of FMAs whichever thread
+// computes it, so the result does not depend on the thread count at all.
 //
 // gemm_naive, the plain triple loop, stays as the reference the tests compare against; the
 // intermediate steps between the two (blocked, register-blocked) are in bench/gemm_steps.cpp.
@@ -381,31 +381,30 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
     }
 }
 
-// The threaded GEMM: C is cut into one block per thread, by rows (each thread a range of row
-// tiles, all columns) or, when there are too few rows to share out evenly, by columns. Each
-// thread then runs gemm_blocked on its block with its own packed A and B: the threads never
-// wait for each other (no barrier but the end of the team), which matters on a loaded machine,
-// where a thread waiting at a barrier may wait for a whole time slice of someone else's process.
-// The price is that, split by rows, every thread packs all of B; that is K*N copies per thread
-// against M*N*K/threads multiply-adds, a few percent at worst (M = 128).
+// The threaded GEMM: C is cut into bands of rows (or, when there are too few rows to share out,
+// of columns), a few per thread, and each thread takes the next band left and runs gemm_blocked
+// on it with its own packed A and B. Threads never wait for each other inside (no barrier but
+// the end of the team), and a thread that starts late, its core busy with another process, finds
+// its share done by the others rather than holding them up. The price is that every band packs
+// its own B: K*N copies per band against M*N*K/bands multiply-adds, ~1% at M = 128.
 template <class T>
 void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
                    int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
     const int threads = parallel::threads_for(static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
     if (threads == 1) return gemm_blocked(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);
-    parallel::run_team(threads, [&](int tid, int team) {
-        const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR<T>);
-        // The split whose busiest thread has fewer tiles to compute.
-        const bool by_rows = ceil_div(row_tiles, team) * col_tiles <= ceil_div(col_tiles, team) * row_tiles;
+    const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR<T>);
+    const bool by_rows = row_tiles >= 4 * threads || row_tiles >= col_tiles;
+    const int64_t tiles = by_rows ? row_tiles : col_tiles;
+    const int64_t bands = std::min<int64_t>(tiles, 4 * threads);  // band b: tiles [t0, t1)
+    parallel::for_each_task(threads, bands, [&](int64_t band) {
         int64_t t0, t1;
+        parallel::split(tiles, static_cast<int>(band), static_cast<int>(bands), t0, t1);
         if (by_rows) {
-            parallel::split(row_tiles, tid, team, t0, t1);
             const int64_t i0 = t0 * MR, i1 = std::min(M, t1 * MR);
-            if (i1 > i0) gemm_blocked(i1 - i0, N, K, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0 * c_rs, c_rs, accumulate);
+            gemm_blocked(i1 - i0, N, K, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0 * c_rs, c_rs, accumulate);
         } else {
-            parallel::split(col_tiles, tid, team, t0, t1);
             const int64_t j0 = t0 * NR<T>, j1 = std::min(N, t1 * NR<T>);
-            if (j1 > j0) gemm_blocked(M, j1 - j0, K, A, a_rs, a_cs, B + j0 * b_cs, b_rs, b_cs, C + j0, c_rs, accumulate);
+            gemm_blocked(M, j1 - j0, K, A, a_rs, a_cs, B + j0 * b_cs, b_rs, b_cs, C + j0, c_rs, accumulate);
         }
     });
 }

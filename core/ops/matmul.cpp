@@ -130,16 +130,19 @@ void batched_gemm(const Tensor& out, const Tensor& a, const Tensor& b) {
     const auto count = static_cast<int64_t>(products.size());
     const double work = static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
     // Many products, each too small to be worth splitting (attention: 1024 heads x [50, 16] @
-    // [16, 50]): give each thread a contiguous range of whole products, each run on one thread.
+    // [16, 50]): the threads take groups of whole products, each product run on one thread.
     // Not when products sum into one output (its threads would race on it); and with a few large
     // products, each GEMM spreads its own rows over the threads instead.
     const int threads = sums || count < 2 ? 1 : parallel::threads_for(work * static_cast<double>(count));
     if (threads > 1 && (count >= 4 * threads || parallel::threads_for(work) == 1)) {
-        parallel::run_team(threads, [&](int tid, int team) {
-            int64_t begin, end;
-            parallel::split(count, tid, team, begin, end);
-            for (int64_t p = begin; p < end; ++p)
-                product(M, K, A + products[p][0], B + products[p][1], C + products[p][2], false);
+        const int64_t groups = std::min<int64_t>(count, 8 * threads);  // group g: products [p0, p1)
+        parallel::for_each_task(threads, groups, [&](int64_t g) {
+            int64_t p0, p1;
+            parallel::split(count, static_cast<int>(g), static_cast<int>(groups), p0, p1);
+            for (int64_t p = p0; p < p1; ++p) {
+                const auto& [oa, ob, oc] = products[static_cast<size_t>(p)];
+                product(M, K, A + oa, B + ob, C + oc, false);
+            }
         });
         return;
     }

@@ -134,8 +134,8 @@ void check_gemm_large(const std::vector<int>& layouts) {
     const Case cases[] = {
         {150, 290, 270},  // many rows and columns: packed A, split by rows, two k blocks
         {151, 200, 520},  // N <= 256: A read in place, three k blocks, a ragged last row tile
-        {5, 1500, 100},   // one row tile: split by columns
-        {20, 4200, 9},    // past NC
+        {5, 1500, 400},   // one row tile: split by columns
+        {20, 4200, 30},   // past NC
     };
     uint64_t seed = 1000;
     for (const Case& c : cases)
@@ -160,6 +160,8 @@ void check_gemm_large(const std::vector<int>& layouts) {
             }
             {
                 ThreadCount two(2);
+                // Really split (the GEMM keeps too small a product on one thread).
+                CHECK(xg::parallel::threads_for(static_cast<double>(c.M * c.N * c.K)) == 2);
                 xg::kernels::gemm<T>(c.M, c.N, c.K, A.data(), a_rs, a_cs, B.data(), b_rs, b_cs, C2.data(), ldc,
                                      accumulate);
             }
@@ -192,7 +194,7 @@ TEST_CASE("matmul: gemm across cache blocks on 1 and 2 threads, bit-identical, d
 
 TEST_CASE("matmul: batched matmul split over threads: same bits as one thread, matches the reference") {
     // Many small products (attention's shape, scaled down): the batch is spread over the threads.
-    Tensor q = f32({64, 20, 16}, 5), k = f32({64, 16, 20}, 6);
+    Tensor q = f32({512, 20, 16}, 5), k = f32({512, 16, 20}, 6);
     Tensor one, two;
     {
         ThreadCount t(1);
@@ -200,6 +202,7 @@ TEST_CASE("matmul: batched matmul split over threads: same bits as one thread, m
     }
     {
         ThreadCount t(2);
+        CHECK(xg::parallel::threads_for(512.0 * 20 * 16 * 20) == 2);
         two = xg::matmul(q, k);
         CHECK(xg::equal(two, xg::matmul(q, k)));  // and run to run
     }
@@ -207,7 +210,7 @@ TEST_CASE("matmul: batched matmul split over threads: same bits as one thread, m
     CHECK(close(one, reference_matmul(q, k)));
     // A broadcast operand whose gradient sums over the batch (not split: one output).
     Tensor w = leaf({16, 7}, 7);
-    Tensor x = leaf({64, 20, 16}, 8);
+    Tensor x = leaf({512, 20, 16}, 8);
     Tensor g1, g2;
     {
         ThreadCount t(1);
