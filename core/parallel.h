@@ -33,14 +33,8 @@ bool in_parallel();
 
 // The team size a kernel should use for `work` multiply-adds (or comparable operations): 1
 // when there is too little work for a second thread to pay for waking it (a few microseconds),
-// when called inside a parallel region, or for a while after a team whose threads started late
-// because other processes had the cores (see core/parallel.cpp); else get_num_threads().
+// or when called inside a parallel region; else get_num_threads().
 int threads_for(double work);
-
-// Whether to fall back to one thread for a while after a late team (default true). Off, every
-// large enough kernel uses all get_num_threads() threads, however busy the machine (the tests
-// turn it off to be sure the threaded code runs). Results are the same bits either way.
-void set_adaptive(bool enabled);
 
 // Runs body(thread_id, team_size) on a team of `n` threads (n == 1: on the caller, no team).
 // The team size passed to body is the one OpenMP actually granted, which may be smaller than n.
@@ -52,7 +46,7 @@ void run_team(int n, Body&& body);
 
 // Runs task(i) for every i in [0, count) on a team of `threads`: each thread takes the next task
 // nobody has taken yet, until none is left. On a loaded machine one thread may start late (its
-// core was busy); the others then do its share instead of leaving it for later. Tasks must write
+// core was busy); the others then do its share instead of waiting for it. Tasks must write
 // disjoint outputs, each computed the same way whoever runs it (see "Determinism" above).
 template <class Task>
 void for_each_task(int threads, int64_t count, Task&& task);

@@ -116,18 +116,11 @@ void check_gemm_shapes() {
         }
 }
 
-// RAII: run a block with a given number of threads, then restore the previous setting. The team
-// is used even if the machine is busy (xgrad would otherwise fall back to one thread for a while).
+// RAII: run a block with a given number of threads, then restore the previous setting.
 struct ThreadCount {
     int saved = xg::get_num_threads();
-    explicit ThreadCount(int n) {
-        xg::set_num_threads(n);
-        xg::parallel::set_adaptive(false);
-    }
-    ~ThreadCount() {
-        xg::set_num_threads(saved);
-        xg::parallel::set_adaptive(true);
-    }
+    explicit ThreadCount(int n) { xg::set_num_threads(n); }
+    ~ThreadCount() { xg::set_num_threads(saved); }
 };
 
 // Shapes large enough to be split over two threads and to cross every cache block (KC = 256,
