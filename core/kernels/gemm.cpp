@@ -247,10 +247,10 @@ void pack_b(int64_t kc, int64_t nc, const T* B, int64_t b_rs, int64_t b_cs, T* B
 
 // ---- the micro-kernel ---------------------------------------------------------------------------
 //
-// C[0:6, 0:16] (+)= A[0:6, 0:kc] @ Bp[kc x 16], all twelve 8-float pieces of the tile of C held
+// C[0:6, 0:16] (+)= A[0:6, 0:kc] @ B[0:kc, 0:16], all twelve 8-float pieces of the tile of C held
 // in registers for the whole k loop. One step k, float with AVX2:
 //
-//                          b0 = Bp[k][0:8]     b1 = Bp[k][8:16]      (2 aligned loads)
+//                          b0 = B(k, 0:8)      b1 = B(k, 8:16)       (2 loads)
 //                       +-------------------+-------------------+
 //   a = bcast(A(0, k))  | c00 += a * b0     | c01 += a * b1     |
 //   a = bcast(A(1, k))  | c10 += a * b0     | c11 += a * b1     |
@@ -269,7 +269,8 @@ void pack_b(int64_t kc, int64_t nc, const T* B, int64_t b_rs, int64_t b_cs, T* B
 // A(r, k) is A[r * a_rs + k * a_cs]: a packed sliver (a_rs = 1, a_cs = MR) or, when packing A
 // would not pay (see gemm_blocked), rows of A read where they lie (a_rs = lda, a_cs = 1). The
 // broadcasts are loads either way; two row pointers (rows 0 and 3) plus x86's scaled addressing
-// reach all six rows without extra instructions.
+// reach all six rows without extra instructions. Row k of B is at B + k * b_rs: a packed sliver
+// (b_rs = NR) or, for small products, B itself.
 //
 // The accumulators start at zero and C is touched once, at the end: C = acc, or C += acc when
 // adding to what an earlier k block (or the caller, accumulate = true) left there. That access
@@ -279,7 +280,8 @@ void pack_b(int64_t kc, int64_t nc, const T* B, int64_t b_rs, int64_t b_cs, T* B
 // xsimd picks the instruction set: with SSE2 or NEON the same code is a portable 6 x 8 tile of
 // 4-lane vectors.
 template <class T, int R, int NV>
-void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T* C, int64_t c_rs, bool add) {
+void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs, T* C, int64_t c_rs,
+                  bool add) {
     using V = Vec<T>;
     constexpr int64_t w = W<T>;
     for (int r = 0; r < R; ++r) {  // each row of the tile is NV*w values: one or two cache lines
@@ -291,9 +293,9 @@ void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* B
         for (int v = 0; v < NV; ++v) acc[r][v] = V(T(0));
     const T* a0 = A;                          // rows 0, 1, 2 at a0, a0 + a_rs, a0 + 2 a_rs
     const T* a3 = R > 3 ? A + 3 * a_rs : A;   // rows 3, 4, 5
-    for (int64_t k = 0; k < kc; ++k, a0 += a_cs, a3 += a_cs, Bp += NR<T>) {
+    for (int64_t k = 0; k < kc; ++k, a0 += a_cs, a3 += a_cs, B += b_rs) {
         V b[NV];
-        for (int v = 0; v < NV; ++v) b[v] = V::load_aligned(Bp + v * w);
+        for (int v = 0; v < NV; ++v) b[v] = V::load_unaligned(B + v * w);
         for (int r = 0; r < R; ++r) {
             const V a(r < 3 ? a0[r * a_rs] : a3[(r - 3) * a_rs]);  // A(r, k) in every lane
             for (int v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(a, b[v], acc[r][v]);
@@ -308,7 +310,7 @@ void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* B
 }
 
 template <class T>
-using MicroKernel = void (*)(int64_t, const T*, int64_t, int64_t, const T*, T*, int64_t, bool);
+using MicroKernel = void (*)(int64_t, const T*, int64_t, int64_t, const T*, int64_t, T*, int64_t, bool);
 
 // kernels<T>[nv - 1][rows - 1]: the micro-kernel for a tile of `rows` rows and nv vectors.
 template <class T, int NV, int... R>
@@ -324,18 +326,21 @@ constexpr std::array<std::array<MicroKernel<T>, MR>, 2> kernels = {
 // only the valid columns are copied. Every element gets the same arithmetic either way, so its
 // value does not depend on where the tiles fall.
 template <class T>
-void tile(int64_t rows, int64_t cols, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* Bp, T* C,
-          int64_t c_rs, bool add) {
+void tile(int64_t rows, int64_t cols, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
+          T* C, int64_t c_rs, bool add) {
     const int64_t nv = cols > W<T> ? 2 : 1;
     const MicroKernel<T> kernel = kernels<T>[static_cast<size_t>(nv - 1)][static_cast<size_t>(rows - 1)];
-    if (cols == nv * W<T>) return kernel(kc, A, a_rs, a_cs, Bp, C, c_rs, add);
+    if (cols == nv * W<T>) return kernel(kc, A, a_rs, a_cs, B, b_rs, C, c_rs, add);
     alignas(64) T scratch[MR * NR<T>];
-    kernel(kc, A, a_rs, a_cs, Bp, scratch, NR<T>, false);
-    for (int64_t r = 0; r < rows; ++r)
-        for (int64_t c = 0; c < cols; ++c) {
-            T& out = C[r * c_rs + c];
-            out = add ? out + scratch[r * NR<T> + c] : scratch[r * NR<T> + c];
-        }
+    kernel(kc, A, a_rs, a_cs, B, b_rs, scratch, NR<T>, false);
+    for (int64_t r = 0; r < rows; ++r) {
+        T* out = C + r * c_rs;
+        const T* in = scratch + r * NR<T>;
+        // A fixed trip count with a test, rather than `c < cols`: the compiler unrolls it, where
+        // it would turn the plain copy into a `rep movs` that costs more than the tile here.
+        for (int64_t c = 0; c < NR<T>; ++c)
+            if (c < cols) out[c] = add ? out[c] + in[c] : in[c];
+    }
 }
 
 // ---- the loops around the micro-kernel ------------------------------------------------------------
@@ -347,12 +352,18 @@ void tile(int64_t rows, int64_t cols, int64_t kc, const T* A, int64_t a_rs, int6
 // contiguous, copying A costs more than it saves, and the micro-kernel reads A in place
 // (measured: 76 -> 88 GFLOP/s on that shape; at N = 1024 packing wins, 100 against 95). A stored
 // transposed is always packed: read in place, each step k would touch a new cache line for 6 values.
+//
+// Likewise B, for the small products of attention ([50 x 50] @ [50 x 16] and the like, K <= 64,
+// rows of B contiguous): its whole sliver fits L1 anyway, and reading it in place lets the core
+// overlap those first loads with the FMAs instead of stalling in a packing loop (38 -> 45
+// GFLOP/s on 1024 x [50 x 16] @ [16 x 50]). A narrow last sliver is still packed (zero-padded).
 template <class T>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
                   int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
     constexpr int64_t nr = NR<T>, mc_max = MC<T>, nc_max = NC<T>;
     const int64_t kc_max = std::min(KC, K);
     const bool a_in_place = a_cs == 1 && N <= 16 * nr;
+    const bool b_in_place = b_cs == 1 && K <= 64;
     T* Ap = a_in_place ? nullptr : a_buffer<T>(std::min(mc_max, ceil_div(M, MR) * MR) * kc_max);
     T* Bp = b_buffer<T>(std::min(nc_max, ceil_div(N, nr) * nr) * kc_max);
     for (int64_t jc = 0; jc < N; jc += nc_max) {
@@ -360,20 +371,26 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             const bool add = accumulate || pc > 0;  // later k blocks add to what the first wrote
-            pack_b<T>(kc, nc, B + pc * b_rs + jc * b_cs, b_rs, b_cs, Bp);
+            const T* Bblock = B + pc * b_rs + jc * b_cs;
+            const int64_t full = nc / nr * nr;  // columns of whole slivers
+            if (!b_in_place) pack_b<T>(kc, nc, Bblock, b_rs, b_cs, Bp);
+            else if (full < nc) pack_b_sliver<T>(kc, nc - full, Bblock + full, b_rs, b_cs, Bp + full * kc);
             for (int64_t ic = 0; ic < M; ic += mc_max) {
                 const int64_t mc = std::min(mc_max, M - ic);
                 const T* Ablock = A + ic * a_rs + pc * a_cs;
                 if (!a_in_place) pack_a<T>(mc, kc, Ablock, a_rs, a_cs, Ap);
                 for (int64_t jr = 0; jr < nc; jr += nr) {  // one B sliver stays in L1 ...
                     const int64_t cols = std::min(nr, nc - jr);
-                    const T* bp = Bp + jr * kc;
+                    // This sliver of B: packed (rows NR apart), or where it lies.
+                    const bool in_place = b_in_place && jr < full;
+                    const T* bp = in_place ? Bblock + jr : Bp + jr * kc;
+                    const int64_t bp_rs = in_place ? b_rs : nr;
                     for (int64_t ir = 0; ir < mc; ir += MR) {  // ... while the A slivers stream past it
                         const int64_t rows = std::min(MR, mc - ir);
                         T* c = C + (ic + ir) * c_rs + jc + jr;
                         // This tile's rows of A: a packed sliver, or where they lie.
-                        if (a_in_place) tile<T>(rows, cols, kc, Ablock + ir * a_rs, a_rs, 1, bp, c, c_rs, add);
-                        else tile<T>(rows, cols, kc, Ap + ir * kc, 1, MR, bp, c, c_rs, add);
+                        if (a_in_place) tile<T>(rows, cols, kc, Ablock + ir * a_rs, a_rs, 1, bp, bp_rs, c, c_rs, add);
+                        else tile<T>(rows, cols, kc, Ap + ir * kc, 1, MR, bp, bp_rs, c, c_rs, add);
                     }
                 }
             }
@@ -385,8 +402,10 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
 // of columns), a few per thread, and each thread takes the next band left and runs gemm_blocked
 // on it with its own packed A and B. Threads never wait for each other inside (no barrier but
 // the end of the team), and a thread that starts late, its core busy with another process, finds
-// its share done by the others rather than holding them up. The price is that every band packs
-// its own B: K*N copies per band against M*N*K/bands multiply-adds, ~1% at M = 128.
+// its share done by the others. (The team still ends only once it has woken up; parallel::
+// threads_for falls back to one thread for a while when that takes long.) The price is that
+// every band packs its own B: K*N copies per band against M*N*K/bands multiply-adds, ~1% at
+// M = 128.
 template <class T>
 void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
                    int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
