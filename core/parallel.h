@@ -1,9 +1,10 @@
 #pragma once
-// Threads. xgrad runs its heavy kernels (the GEMM, and batches of small matrix products) on an
-// OpenMP team; everything else runs on the calling thread.
+// Threads. xgrad runs its heavy kernels (the GEMM, batches of small matrix products, and
+// elementwise ops, softmax and copies of big tensors) on a team of threads from its own small
+// pool (core/parallel.cpp says why not OpenMP); everything else runs on the calling thread.
 //
 //   xg::set_num_threads(1);          // like torch.set_num_threads(1)
-//   int n = xg::get_num_threads();   // starts at OMP_NUM_THREADS, else the number of cores
+//   int n = xg::get_num_threads();   // starts at $OMP_NUM_THREADS, else the number of cores
 //
 // Determinism: work is cut into tasks with fixed boundaries (bands of rows of C, groups of
 // matrices of a batch), each task writes its own part of the output, and computes every element
@@ -11,7 +12,6 @@
 // order that depends on scheduling. So results are bit-identical run to run, and across thread
 // counts as well, although which thread runs which task is decided at run time.
 //
-// Built without OpenMP, everything runs on one thread and set_num_threads only records the value.
 // This header includes only the standard library (and core/error.h).
 #include <atomic>
 #include <cstdint>
@@ -37,7 +37,7 @@ bool in_parallel();
 int threads_for(double work);
 
 // Runs body(thread_id, team_size) on a team of `n` threads (n == 1: on the caller, no team).
-// The team size passed to body is the one OpenMP actually granted, which may be smaller than n.
+// Called inside a team, body runs on the caller alone: body(0, 1).
 // xgrad's kernels give each thread its own block of the output and never make threads wait for
 // each other inside a team: on a loaded machine a thread waiting at a barrier can lose a whole
 // time slice to someone else's process.
@@ -51,6 +51,15 @@ void run_team(int n, Body&& body);
 template <class Task>
 void for_each_task(int threads, int64_t count, Task&& task);
 
+// Runs body(begin, end) over disjoint pieces covering [0, count), on a team when there is enough
+// work: `cost` is the work of one item in the units of threads_for, multiply-adds of the GEMM
+// (an add of two floats, memory-bound, is worth ~8; an exp or erf ~32). For elementwise kernels: every item must be
+// computed the same way whichever piece it falls in. Piece boundaries are multiples of 64 items,
+// so a SIMD loop over a piece takes its scalar tail only where the one-thread loop does (at
+// `count`), and the bits do not depend on the number of threads.
+template <class Body>
+void parallel_for(int64_t count, double cost, Body&& body);
+
 // [begin, end) of thread `tid`'s share of `count` items split into `team` contiguous parts that
 // differ by at most one item: the static partition every threaded loop uses.
 inline void split(int64_t count, int tid, int team, int64_t& begin, int64_t& end) {
@@ -59,8 +68,7 @@ inline void split(int64_t count, int tid, int team, int64_t& begin, int64_t& end
     end = begin + base + (tid < extra ? 1 : 0);
 }
 
-// Implementation detail of run_team (core/parallel.cpp, the one place with an omp pragma
-// outside the kernels, so that this header needs no OpenMP flags).
+// Implementation detail of run_team (core/parallel.cpp, the thread pool).
 void run_team_on_threads(int n, const std::function<void(int, int)>& body);
 
 template <class Body>
@@ -81,6 +89,23 @@ void for_each_task(int threads, int64_t count, Task&& task) {
     std::atomic<int64_t> next{0};
     run_team(count < threads ? static_cast<int>(count) : threads, [&](int, int) {
         for (int64_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < count;) task(i);
+    });
+}
+
+template <class Body>
+void parallel_for(int64_t count, double cost, Body&& body) {
+    const int threads = count > 64 ? threads_for(static_cast<double>(count) * cost) : 1;
+    if (threads <= 1) {
+        if (count > 0) body(int64_t{0}, count);
+        return;
+    }
+    // A few pieces per thread, so a thread that starts late finds work taken by the others.
+    const int64_t pieces = 4 * static_cast<int64_t>(threads);
+    const int64_t piece = ((count + pieces - 1) / pieces + 63) / 64 * 64;
+    const int64_t n_pieces = (count + piece - 1) / piece;
+    for_each_task(threads, n_pieces, [&](int64_t i) {
+        const int64_t begin = i * piece, end = begin + piece < count ? begin + piece : count;
+        body(begin, end);
     });
 }
 

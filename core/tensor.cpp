@@ -96,7 +96,7 @@ template <class Dst, class Src>
 void strided_convert(const Tensor& dst, const Tensor& src, const Strides& src_strides) {
     Dst* d = static_cast<Dst*>(dst.raw_data());
     const Src* s = static_cast<const Src*>(src.raw_data());
-    kernels::for_each_row<2>(dst.shape(), {&dst.strides(), &src_strides}, [&](auto off, int64_t n, auto st) {
+    kernels::parallel_for_each_row<2>(dst.shape(), {&dst.strides(), &src_strides}, 4, [&](auto off, int64_t n, auto st) {
         Dst* dp = d + off[0];
         const Src* sp = s + off[1];
         if (st[0] == 1 && st[1] == 1 && std::is_same_v<Dst, Src>) {

@@ -402,10 +402,9 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
 // of columns), a few per thread, and each thread takes the next band left and runs gemm_blocked
 // on it with its own packed A and B. Threads never wait for each other inside (no barrier but
 // the end of the team), and a thread that starts late, its core busy with another process, finds
-// its share done by the others. (The team still ends only once it has woken up; parallel::
-// threads_for falls back to one thread for a while when that takes long.) The price is that
-// every band packs its own B: K*N copies per band against M*N*K/bands multiply-adds, ~1% at
-// M = 128.
+// its share done by the others. (The team still ends only once it has woken up: on a loaded
+// machine that wait is the scheduler's, see docs/performance.md.) The price is that every band
+// packs its own B: K*N copies per band against M*N*K/bands multiply-adds, ~1% at M = 128.
 template <class T>
 void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
                    int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {

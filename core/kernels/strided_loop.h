@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "core/parallel.h"
 #include "core/shape.h"
 
 namespace xg::kernels {
@@ -69,6 +70,55 @@ void for_each_row(const Shape& shape, const std::array<const Strides*, N>& strid
         }
         if (d == static_cast<size_t>(-1)) return;
     }
+}
+
+// for_each_row for elementwise kernels (each output element a function of the inputs at the same
+// index only), split over threads by parallel::parallel_for when the tensor is big enough;
+// `cost` is the work per element (see parallel_for). A tensor that is one long row is cut into
+// pieces of it; otherwise into groups of whole rows. Either way every element is computed by the
+// same code as on one thread, so the bits do not depend on the thread count.
+template <size_t N, class F>
+void parallel_for_each_row(const Shape& shape, const std::array<const Strides*, N>& strides, double cost, F&& f) {
+    for (int64_t s : shape)
+        if (s == 0) return;
+    Coalesced<N> c = coalesce<N>(shape, strides);
+    const size_t nd = c.shape.size();
+    const int64_t n = c.shape[nd - 1];
+    std::array<int64_t, N> inner{};
+    for (size_t k = 0; k < N; ++k) inner[k] = c.strides[k][nd - 1];
+
+    if (nd == 1) {  // one row: pieces of it
+        parallel::parallel_for(n, cost, [&](int64_t begin, int64_t end) {
+            std::array<int64_t, N> offsets{};
+            for (size_t k = 0; k < N; ++k) offsets[k] = begin * inner[k];
+            f(offsets, end - begin, inner);
+        });
+        return;
+    }
+    int64_t rows = 1;
+    for (size_t d = 0; d + 1 < nd; ++d) rows *= c.shape[d];
+    parallel::parallel_for(rows, cost * static_cast<double>(n), [&](int64_t begin, int64_t end) {
+        // The outer index of row `begin` (last outer dim fastest), then an odometer as above.
+        std::vector<int64_t> index(nd - 1, 0);
+        std::array<int64_t, N> offsets{};
+        int64_t r = begin;
+        for (size_t d = nd - 1; d-- > 0;) {
+            index[d] = r % c.shape[d];
+            r /= c.shape[d];
+            for (size_t k = 0; k < N; ++k) offsets[k] += index[d] * c.strides[k][d];
+        }
+        for (int64_t row = begin; row < end; ++row) {
+            f(offsets, n, inner);
+            size_t d = nd - 1;
+            while (d-- > 0) {
+                ++index[d];
+                for (size_t k = 0; k < N; ++k) offsets[k] += c.strides[k][d];
+                if (index[d] < c.shape[d]) break;
+                for (size_t k = 0; k < N; ++k) offsets[k] -= c.strides[k][d] * c.shape[d];
+                index[d] = 0;
+            }
+        }
+    });
 }
 
 }  // namespace xg::kernels

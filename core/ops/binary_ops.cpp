@@ -37,7 +37,7 @@ void binary_loop(const Tensor& out, const Tensor& a, const Tensor& b, F&& f) {
     T* o = out.data_ptr<T>();
     const T* pa = a.data_ptr<T>();
     const T* pb = b.data_ptr<T>();
-    kernels::for_each_row<3>(shape, {&out.strides(), &sa, &sb}, [&](auto off, int64_t n, auto st) {
+    kernels::parallel_for_each_row<3>(shape, {&out.strides(), &sa, &sb}, 8, [&](auto off, int64_t n, auto st) {
         // out is fresh and contiguous, so its innermost stride is 1.
         kernels::map2_row(o + off[0], pa + off[1], st[1], pb + off[2], st[2], n, f);
     });

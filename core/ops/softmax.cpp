@@ -174,8 +174,10 @@ void backward_strided(const T* y, const T* g, T* dx, int64_t n, int64_t inner, K
 // Runs a row or strided kernel over every [o, :, :] block of a contiguous [outer, n, inner] tensor.
 template <class T, class RowFn, class StridedFn>
 void for_each_block(const Layout& l, int64_t scratch_buffers, RowFn row, StridedFn strided) {
-    if (l.inner == 1) {
-        for (int64_t o = 0; o < l.outer; ++o) row(o * l.n);
+    if (l.inner == 1) {  // rows are independent: spread them over the threads (an exp per element)
+        parallel::parallel_for(l.outer, 32.0 * static_cast<double>(l.n), [&](int64_t begin, int64_t end) {
+            for (int64_t o = begin; o < end; ++o) row(o * l.n);
+        });
         return;
     }
     std::vector<T> scratch(static_cast<size_t>(scratch_buffers * l.inner));

@@ -32,7 +32,13 @@ template <class F>
 Tensor map(const Tensor& x, F f) {
     Tensor xc = contiguous_data(x);
     Tensor out = detail::make_empty(x.shape(), x.dtype());
-    XG_DISPATCH(x.dtype(), T, [&] { k::map_contiguous(out.data_ptr<T>(), xc.data_ptr<T>(), x.numel(), f); });
+    XG_DISPATCH(x.dtype(), T, [&] {
+        T* o = out.data_ptr<T>();
+        const T* a = xc.data_ptr<T>();
+        parallel::parallel_for(x.numel(), 16, [&](int64_t begin, int64_t end) {
+            k::map_contiguous(o + begin, a + begin, end - begin, f);
+        });
+    });
     return out;
 }
 
@@ -42,7 +48,11 @@ Tensor map_backward(const Tensor& saved, const Tensor& g, F f) {
     Tensor sc = contiguous_data(saved), gc = contiguous_data(g);
     Tensor out = detail::make_empty(saved.shape(), saved.dtype());
     XG_DISPATCH_FLOAT(saved.dtype(), T, [&] {
-        k::map2_contiguous(out.data_ptr<T>(), sc.data_ptr<T>(), gc.data_ptr<T>(), saved.numel(), f);
+        T* o = out.data_ptr<T>();
+        const T *s = sc.data_ptr<T>(), *gp = gc.data_ptr<T>();
+        parallel::parallel_for(saved.numel(), 16, [&](int64_t begin, int64_t end) {
+            k::map2_contiguous(o + begin, s + begin, gp + begin, end - begin, f);
+        });
     });
     return out;
 }

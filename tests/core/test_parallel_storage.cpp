@@ -1,7 +1,10 @@
 // Threads (xg::set_num_threads) and the caching allocator behind Storage (xg::empty_cache).
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "xgrad.h"
 
@@ -33,6 +36,77 @@ TEST_CASE("threads: small work stays on the calling thread, large work gets the 
     CHECK(xg::parallel::threads_for(1e9) == 2);
     xg::set_num_threads(1);
     CHECK(xg::parallel::threads_for(1e9) == 1);
+    xg::set_num_threads(saved);
+}
+
+TEST_CASE("threads: a team runs every member once, a worker's exception reaches the caller, nested teams stay on one thread") {
+    const int saved = xg::get_num_threads();
+    for (int n : {2, 3, 4}) {  // more threads than cores must work too
+        std::vector<std::atomic<int>> calls(static_cast<size_t>(n));
+        std::atomic<int> nested_team{0};
+        xg::parallel::run_team(n, [&](int id, int team) {
+            CHECK(team == n);
+            calls[static_cast<size_t>(id)].fetch_add(1);
+            CHECK(xg::parallel::in_parallel());
+            CHECK(xg::parallel::threads_for(1e12) == 1);  // a kernel inside a team stays on its thread
+            xg::parallel::run_team(2, [&](int, int inner) { nested_team.store(inner); });
+        });
+        for (auto& c : calls) CHECK(c.load() == 1);
+        CHECK(nested_team.load() == 1);
+        CHECK_FALSE(xg::parallel::in_parallel());
+    }
+    // An exception on a worker (id 1) is rethrown on the caller, after the team has finished.
+    std::atomic<int> finished{0};
+    CHECK_THROWS_WITH_AS(xg::parallel::run_team(2,
+                                                [&](int id, int) {
+                                                    if (id == 1) throw std::runtime_error("worker failed");
+                                                    finished.fetch_add(1);
+                                                }),
+                         "worker failed", std::runtime_error);
+    CHECK(finished.load() == 1);
+    // The pool still works afterwards, many times in a row.
+    std::atomic<int64_t> total{0};
+    for (int round = 0; round < 2000; ++round)
+        xg::parallel::for_each_task(2, 7, [&](int64_t i) { total.fetch_add(i); });
+    CHECK(total.load() == 2000 * 21);
+    xg::set_num_threads(saved);
+}
+
+TEST_CASE("threads: parallel_for covers 0 .. n-1 once, in pieces that start at multiples of 64") {
+    const int saved = xg::get_num_threads();
+    xg::set_num_threads(2);
+    for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{63}, int64_t{1000}, int64_t{1} << 20, (int64_t{1} << 20) + 37}) {
+        std::vector<std::atomic<int>> seen(static_cast<size_t>(n));
+        std::atomic<int> pieces{0};
+        xg::parallel::parallel_for(n, 8, [&](int64_t begin, int64_t end) {
+            CHECK(begin % 64 == 0);
+            CHECK(begin < end);
+            pieces.fetch_add(1);
+            for (int64_t i = begin; i < end; ++i) seen[static_cast<size_t>(i)].fetch_add(1);
+        });
+        int64_t once = 0;
+        for (auto& v : seen) once += v.load() == 1;
+        CHECK(once == n);
+        if (n >= (int64_t{1} << 20)) CHECK(pieces.load() > 1);  // big enough to be split
+    }
+    xg::set_num_threads(saved);
+}
+
+TEST_CASE("threads: elementwise ops, softmax and copies give the same bits on 1 and 2 threads") {
+    const int saved = xg::get_num_threads();
+    auto run = [](int threads) {
+        xg::set_num_threads(threads);
+        xg::manual_seed(7);
+        // Odd sizes: pieces end inside SIMD batches; a broadcast row; a transposed (strided) input.
+        Tensor a = xg::randn({333, 1029}, xg::requires_grad());
+        Tensor b = xg::randn({1029});
+        Tensor c = xg::randn({1029, 333});
+        Tensor y = (xg::gelu(a * b + c.t()).exp().softmax(1) - a.t().contiguous().t()).tanh();
+        y.sum().backward();
+        return std::vector<Tensor>{y, a.grad()};
+    };
+    std::vector<Tensor> one = run(1), two = run(2);
+    for (size_t i = 0; i < one.size(); ++i) CHECK(xg::equal(one[i], two[i]));
     xg::set_num_threads(saved);
 }
 
