@@ -1,23 +1,34 @@
 // bench_gemm: xgrad's GEMM against OpenBLAS's cblas_sgemm in one binary, plus the steps that
-// lead to it (bench/gemm_steps.h). Google Benchmark runs everything; at the end a table pairs
-// each xgrad run with the OpenBLAS run of the same shape and thread count:
+// lead to it (bench/gemm_steps.h), with Google Benchmark. A table at the end pairs each xgrad
+// result with OpenBLAS's for the same shape and thread count:
 //
-//   ./build/h_bench/bench/bench_gemm                                  everything
+//   ./build/h_bench/bench/bench_gemm                                  everything, 3 rounds
 //   ./build/h_bench/bench/bench_gemm --benchmark_filter='square/512'  one shape
-//   ./build/h_bench/bench/bench_gemm --benchmark_repetitions=5 --benchmark_enable_random_interleaving=true
+//   ./build/h_bench/bench/bench_gemm --rounds=5 --json=gemm.json      medians of 5, also as JSON
+//
+// The two libraries run in separate processes (this binary runs itself with --impl=xgrad and
+// --impl=openblas), alternately, round after round, and each result is the median over rounds.
+// Separate processes because their threads do not share well: OpenBLAS's idle threads wait for
+// work by spinning with sched_yield, and beside them a 2-thread xgrad 128^3 GEMM took 8 ms
+// instead of 0.03. Alternating rounds because the machine's load drifts.
 //
 // Names are group/shape/layout/threads/implementation, e.g. "vit/6400x384x128/NN/t1/openblas"
-// (shapes are MxNxK).
-// Layouts: NN = A @ B, NT = A @ B^T (B stored transposed, as x @ W^T in nn.Linear), TN = A^T @ B
-// (the weight gradient g^T @ x). GFLOP/s = 2*M*N*K / time. One-thread runs are timed in CPU
-// time of the calling thread, which a shared machine's other processes do not inflate; two-thread
-// runs in wall-clock time (the only fair clock for a team), so on a loaded machine those are
-// noisy. Compare the ratio column (both sides measured in the same minute).
+// (shapes are MxNxK). Layouts: NN = A @ B, NT = A @ B^T (B stored transposed, as x @ W^T in
+// nn.Linear), TN = A^T @ B (the weight gradient g^T @ x). GFLOP/s = 2*M*N*K / time. One-thread
+// runs are timed in CPU time of the calling thread, which a shared machine's other processes do
+// not inflate; two-thread runs in wall-clock time (the only fair clock for a team), so on a
+// loaded machine those are noisy. Compare the ratio column.
 #include <benchmark/benchmark.h>
 #include <cblas.h>
 
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -71,10 +82,9 @@ struct Problem {
     }
 };
 
-void set_threads(int threads) {
-    xg::set_num_threads(threads);
-    openblas_set_num_threads(threads);
-}
+// Each process sets only its own library's thread count (see the top of the file).
+void set_xgrad_threads(int threads) { xg::set_num_threads(threads); }
+void set_openblas_threads(int threads) { openblas_set_num_threads(threads); }
 
 void report_flops(benchmark::State& state, double flops_per_iteration) {
     state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * static_cast<double>(state.iterations()) * 1e-9,
@@ -91,14 +101,15 @@ std::string shape_name(int64_t M, int64_t N, int64_t K) {
     return std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K);
 }
 
-// One GEMM shape, xgrad and OpenBLAS, registered next to each other.
-void register_pair(const std::string& group, int64_t M, int64_t N, int64_t K, Layout layout, int threads) {
+// One GEMM shape, on xgrad (ours) or OpenBLAS.
+void register_gemm(bool ours, const std::string& group, int64_t M, int64_t N, int64_t K, Layout layout, int threads) {
     const std::string base =
         group + "/" + shape_name(M, N, K) + "/" + layout_name(layout) + "/t" + std::to_string(threads) + "/";
     const double flops = 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K);
-    for (const bool ours : {true, false}) {
+    {
         auto run = [=](benchmark::State& state) {
-            set_threads(threads);
+            if (ours) set_xgrad_threads(threads);
+            else set_openblas_threads(threads);
             Problem p(M, N, K, layout);
             for (auto _ : state) {
                 if (ours) p.xgrad();
@@ -115,12 +126,12 @@ void register_pair(const std::string& group, int64_t M, int64_t N, int64_t K, La
 // Attention's products: `batch` independent [M, K] @ [K, N]. xgrad runs them as one xg::matmul
 // of [batch, M, K] @ [batch, K, N] (which spreads the batch over the threads); OpenBLAS gets one
 // cblas_sgemm per matrix, as PyTorch's bmm on the CPU does.
-void register_attention(int64_t batch, int64_t M, int64_t N, int64_t K, int threads) {
+void register_attention(bool xgrad, int64_t batch, int64_t M, int64_t N, int64_t K, int threads) {
     const std::string base = "attention/" + std::to_string(batch) + "x" + shape_name(M, N, K) + "/NN/t" +
                              std::to_string(threads) + "/";
     const double flops = 2.0 * static_cast<double>(batch * M * N * K);
     auto ours = [=](benchmark::State& state) {
-        set_threads(threads);
+        set_xgrad_threads(threads);
         xg::NoGradGuard no_grad;
         xg::Tensor a = xg::tensor(Problem::fill(static_cast<size_t>(batch * M * K), 1), {batch, M, K});
         xg::Tensor b = xg::tensor(Problem::fill(static_cast<size_t>(batch * K * N), 2), {batch, K, N});
@@ -131,7 +142,7 @@ void register_attention(int64_t batch, int64_t M, int64_t N, int64_t K, int thre
         report_flops(state, flops);
     };
     auto theirs = [=](benchmark::State& state) {
-        set_threads(threads);
+        set_openblas_threads(threads);
         std::vector<float> a = Problem::fill(static_cast<size_t>(batch * M * K), 1);
         std::vector<float> b = Problem::fill(static_cast<size_t>(batch * K * N), 2);
         std::vector<float> c(static_cast<size_t>(batch * M * N));
@@ -145,8 +156,8 @@ void register_attention(int64_t batch, int64_t M, int64_t N, int64_t K, int thre
         }
         report_flops(state, flops);
     };
-    configure(benchmark::RegisterBenchmark((base + "xgrad").c_str(), ours), threads);
-    configure(benchmark::RegisterBenchmark((base + "openblas").c_str(), theirs), threads);
+    if (xgrad) configure(benchmark::RegisterBenchmark((base + "xgrad").c_str(), ours), threads);
+    else configure(benchmark::RegisterBenchmark((base + "openblas").c_str(), theirs), threads);
 }
 
 // The steps of bench/gemm_steps.h on one square size (row-major NN; steps 1-4 on one thread).
@@ -174,7 +185,7 @@ void register_steps(int64_t n) {
     for (const Step& step : steps) {
         if (n > 512 && std::string(step.name) == "1_naive") continue;  // seconds per call; the trend is clear
         auto run = [=](benchmark::State& state) {
-            set_threads(step.threads);
+            set_xgrad_threads(step.threads);
             Problem p(n, n, n, Layout::NN);
             for (auto _ : state) {
                 step.run(p);
@@ -189,92 +200,146 @@ void register_steps(int64_t n) {
     }
 }
 
-// Collects every run while printing them as usual, for the table at the end.
-class CollectingReporter : public benchmark::ConsoleReporter {
-  public:
-    void ReportRuns(const std::vector<Run>& runs) override {
-        for (const Run& run : runs) {
-            if (run.error_occurred) continue;
-            auto it = run.counters.find("GFLOP/s");
-            if (it == run.counters.end()) continue;
-            std::string name = run.run_name.str();
-            const std::string real_time = "/real_time";  // UseRealTime() appends it
-            if (name.size() > real_time.size() && name.compare(name.size() - real_time.size(), real_time.size(), real_time) == 0)
-                name.resize(name.size() - real_time.size());
-            if (run.run_type == Run::RT_Aggregate) {
-                if (run.aggregate_name == "median") medians[name] = it->second.value;
-            } else {
-                samples[name].push_back(it->second.value);
-            }
-        }
-        ConsoleReporter::ReportRuns(runs);
-    }
-    // The median over repetitions when there were several, else the one run.
-    double gflops(const std::string& name) const {
-        if (auto it = medians.find(name); it != medians.end()) return it->second;
-        auto it = samples.find(name);
-        if (it == samples.end() || it->second.empty()) return 0;
-        std::vector<double> v = it->second;
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-    }
-    std::vector<std::string> names() const {
-        std::vector<std::string> out;
-        for (const auto& [name, v] : samples) out.push_back(name);
-        return out;
-    }
+// ---- the driver ----------------------------------------------------------------------------------
 
-  private:
-    std::map<std::string, double> medians;
+void register_all(bool ours) {
+    if (ours)
+        for (int64_t n : {64, 128, 256, 512, 1024}) register_steps(n);
+    for (int threads : {1, 2}) {
+        for (int64_t n : {64, 128, 256, 384, 512, 768, 1024}) register_gemm(ours, "square", n, n, n, Layout::NN, threads);
+        // The ViT's big products (Fashion-MNIST batch 128 x 50 tokens = 6400 rows, d 128, MLP
+        // 512): qkv projection, first and second MLP layer, each in the stated NN form and in the
+        // form nn.Linear really runs (x @ W^T: NT); and a weight gradient g^T @ x (TN, K = 6400).
+        for (Layout layout : {Layout::NN, Layout::NT}) {
+            register_gemm(ours, "vit", 6400, 384, 128, layout, threads);
+            register_gemm(ours, "vit", 6400, 512, 128, layout, threads);
+            register_gemm(ours, "vit", 6400, 128, 512, layout, threads);
+        }
+        register_gemm(ours, "vit", 128, 384, 6400, Layout::TN, threads);
+        register_attention(ours, 1024, 50, 50, 16, threads);
+    }
+}
+
+// argv without the arguments that start with `prefix`; the value of the last one in `value`.
+std::vector<std::string> take(const std::vector<std::string>& args, const std::string& prefix, std::string& value) {
+    std::vector<std::string> rest;
+    for (const std::string& a : args) {
+        if (a.rfind(prefix, 0) == 0) value = a.substr(prefix.size());
+        else rest.push_back(a);
+    }
+    return rest;
+}
+
+std::string quoted(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+// GFLOP/s per benchmark name ("/real_time" removed) from one child's Google Benchmark JSON.
+std::map<std::string, double> read_results(const std::string& path) {
+    std::map<std::string, double> out;
+    std::ifstream in(path);
+    if (!in) return out;
+    const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object() || !j.contains("benchmarks")) return out;
+    for (const auto& b : j["benchmarks"]) {
+        if (!b.contains("GFLOP/s") || b.value("run_type", "") != "iteration") continue;
+        std::string name = b.value("run_name", "");
+        const std::string suffix = "/real_time";  // UseRealTime() appends it
+        if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+            name.resize(name.size() - suffix.size());
+        out[name] = b["GFLOP/s"].get<double>();
+    }
+    return out;
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+// The parent: rounds of (xgrad child, OpenBLAS child), then the tables.
+int drive(const std::string& self, const std::vector<std::string>& args) {
+    std::string rounds_arg = "3", json_path;
+    std::vector<std::string> rest = take(take(args, "--rounds=", rounds_arg), "--json=", json_path);
+    const int rounds = std::max(1, std::atoi(rounds_arg.c_str()));
+    std::string passthrough;
+    for (const std::string& a : rest) passthrough += " " + quoted(a);
+    const double peak = xg::bench::fma_peak_gflops();
+    double load[3] = {0, 0, 0};
+    getloadavg(load, 3);
+    std::printf("bench_gemm: %d rounds, load average %.1f at the start\n", rounds, load[0]);
+
     std::map<std::string, std::vector<double>> samples;
-};
+    const std::string out = "/tmp/bench_gemm_" + std::to_string(getpid()) + ".json";
+    for (int r = 0; r < rounds; ++r) {
+        for (const char* impl : {"xgrad", "openblas"}) {
+            std::printf("round %d/%d: %s\n", r + 1, rounds, impl);
+            std::fflush(stdout);
+            const std::string cmd = quoted(self) + " --impl=" + impl + passthrough + " --benchmark_out=" + quoted(out) +
+                                    " --benchmark_out_format=json > /dev/null 2>&1";
+            if (std::system(cmd.c_str()) != 0) {
+                std::fprintf(stderr, "bench_gemm: the %s run failed; run it by hand to see why:\n  %s\n", impl,
+                             cmd.c_str());
+                return 1;
+            }
+            for (const auto& [name, gflops] : read_results(out)) samples[name].push_back(gflops);
+            std::remove(out.c_str());
+        }
+    }
+    getloadavg(load, 3);
+
+    // The ratio table: xgrad's speed over OpenBLAS's (> 1: xgrad is faster).
+    std::printf("\nFMA peak of one core, measured: %.1f GFLOP/s;  load average at the end %.1f\n\n", peak, load[0]);
+    std::printf("| %-36s | %10s | %10s | %6s | %9s |\n", "benchmark (MxNxK)", "xgrad GF/s", "OpenBLAS", "ratio",
+                "% of peak");
+    std::printf("|%s|%s|%s|%s|%s|\n", std::string(38, '-').c_str(), std::string(12, '-').c_str(),
+                std::string(12, '-').c_str(), std::string(8, '-').c_str(), std::string(11, '-').c_str());
+    nlohmann::json json = {{"peak_gflops", peak}, {"rounds", rounds}, {"results", nlohmann::json::array()}};
+    for (const auto& [name, v] : samples) {
+        const std::string suffix = "/xgrad";
+        if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) continue;
+        const std::string key = name.substr(0, name.size() - suffix.size());
+        const double ours = median(v), theirs = median(samples[key + "/openblas"]);
+        const int threads = key.find("/t2") != std::string::npos ? 2 : 1;
+        std::printf("| %-36s | %10.1f | %10.1f | %6.2f | %8.0f%% |\n", key.c_str(), ours, theirs,
+                    theirs > 0 ? ours / theirs : 0.0, 100.0 * ours / (peak * threads));
+        json["results"].push_back({{"benchmark", key}, {"xgrad_gflops", ours}, {"openblas_gflops", theirs}});
+    }
+    // And the steps, each against step 1 (the naive loop) of the same size.
+    std::printf("\n| %-44s | %10s | %9s |\n", "GEMM step", "GF/s", "vs naive");
+    std::printf("|%s|%s|%s|\n", std::string(46, '-').c_str(), std::string(12, '-').c_str(), std::string(11, '-').c_str());
+    for (const auto& [name, v] : samples) {
+        if (name.rfind("steps/", 0) != 0) continue;
+        const std::string shape = name.substr(0, name.find("/NN/"));
+        const double naive = median(samples[shape + "/NN/t1/1_naive"]);
+        if (naive > 0) std::printf("| %-44s | %10.2f | %8.1fx |\n", name.c_str(), median(v), median(v) / naive);
+        else std::printf("| %-44s | %10.2f | %9s |\n", name.c_str(), median(v), "-");
+        json["results"].push_back({{"benchmark", name}, {"xgrad_gflops", median(v)}});
+    }
+    if (!json_path.empty()) std::ofstream(json_path) << json.dump(2) << "\n";
+    return 0;
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    for (int64_t n : {64, 128, 256, 512, 1024}) register_steps(n);
-    for (int threads : {1, 2}) {
-        for (int64_t n : {64, 128, 256, 384, 512, 768, 1024}) register_pair("square", n, n, n, Layout::NN, threads);
-        // The ViT's big products (Fashion-MNIST batch 128 x 50 tokens = 6400 rows, d 128, MLP 512):
-        // qkv projection, first and second MLP layer, each in the stated NN form and in the form
-        // nn.Linear really runs (x @ W^T: NT); and a weight gradient g^T @ x (TN, K = 6400).
-        for (Layout layout : {Layout::NN, Layout::NT}) {
-            register_pair("vit", 6400, 384, 128, layout, threads);
-            register_pair("vit", 6400, 512, 128, layout, threads);
-            register_pair("vit", 6400, 128, 512, layout, threads);
-        }
-        register_pair("vit", 128, 384, 6400, Layout::TN, threads);
-        register_attention(1024, 50, 50, 16, threads);
-    }
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::string impl;
+    args = take(args, "--impl=", impl);
+    if (impl.empty()) return drive(argv[0], args);  // the parent
 
-    benchmark::Initialize(&argc, argv);
-    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-    const double peak = xg::bench::fma_peak_gflops();
-    CollectingReporter reporter;
-    benchmark::RunSpecifiedBenchmarks(&reporter);
-
-    // The ratio table: xgrad's speed over OpenBLAS's (> 1: xgrad is faster).
-    std::printf("\nFMA peak of one core, measured: %.1f GFLOP/s\n\n", peak);
-    std::printf("%-36s %12s %12s %8s %10s\n", "benchmark", "xgrad GF/s", "OpenBLAS", "ratio", "% of peak");
-    for (const std::string& name : reporter.names()) {
-        const std::string suffix = "/xgrad";
-        if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-            continue;
-        const std::string key = name.substr(0, name.size() - suffix.size());
-        const double ours = reporter.gflops(name), theirs = reporter.gflops(key + "/openblas");
-        const int threads = key.find("/t2") != std::string::npos ? 2 : 1;
-        std::printf("%-36s %12.1f %12.1f %8.2f %9.0f%%\n", key.c_str(), ours, theirs, theirs > 0 ? ours / theirs : 0.0,
-                    100.0 * ours / (peak * threads));
-    }
-    // And the steps, each against step 1 (the naive loop) of the same size.
-    std::printf("\n%-36s %12s %10s\n", "GEMM step", "GF/s", "vs naive");
-    for (const std::string& name : reporter.names()) {
-        if (name.rfind("steps/", 0) != 0) continue;
-        const std::string shape = name.substr(0, name.find("/NN/"));
-        const double naive = reporter.gflops(shape + "/NN/t1/1_naive");
-        if (naive > 0) std::printf("%-36s %12.2f %9.1fx\n", name.c_str(), reporter.gflops(name), reporter.gflops(name) / naive);
-        else std::printf("%-36s %12.2f %10s\n", name.c_str(), reporter.gflops(name), "-");
-    }
+    // A child: one library's benchmarks, Google Benchmark's usual output. Google Benchmark gets
+    // the arguments without --impl.
+    register_all(impl == "xgrad");
+    std::vector<char*> child_argv = {argv[0]};
+    for (std::string& a : args) child_argv.push_back(a.data());
+    int child_argc = static_cast<int>(child_argv.size());
+    benchmark::Initialize(&child_argc, child_argv.data());
+    if (benchmark::ReportUnrecognizedArguments(child_argc, child_argv.data())) return 1;
+    benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
     return 0;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """xgrad against PyTorch 1.13 on the same ViT workloads, side by side.
 
-    /usr/bin/python3 bench/compare_pytorch.py --xgrad build/h_bench/bench/bench_workloads
+    /usr/bin/python3 bench/compare_pytorch.py --xgrad build/release/bench/bench_workloads
     /usr/bin/python3 bench/compare_pytorch.py --workloads toy fmnist_train --threads 1 --json out.json
 
 Each workload is one step of a Vision Transformer on random data of the right shape (see
@@ -12,7 +12,7 @@ tests/fixtures/vit_fixtures.py (the model xgrad's ViT is tested against, same pa
 Fair thread settings, as PyTorch users run on a small machine:
   1 thread : torch.set_num_threads(1), OPENBLAS_NUM_THREADS=1     xgrad: set_num_threads(1)
   2 threads: torch.set_num_threads(1), OPENBLAS_NUM_THREADS=2     xgrad: set_num_threads(2)
-(PyTorch's own kernels on one thread, its GEMM, OpenBLAS, on two; xgrad threads its GEMM only.)
+(PyTorch's own kernels on one thread, its GEMM, OpenBLAS, on two; xgrad runs everything on its own pool.)
 
 Both workers stay alive for the whole run and are asked in turn (xgrad, PyTorch, xgrad, ...) for
 a few steps at a time, so that a change in the machine's load hits both sides alike; the table
@@ -46,12 +46,17 @@ FMNIST = dict(image_size=[28, 28], patch_size=4, channels=1, num_classes=10, mod
 TINY = dict(image_size=[32, 32], patch_size=4, channels=3, num_classes=10, model_dim=192, depth=12, num_heads=3,
             mlp_dim=768, dropout=0.0, emb_dropout=0.0, patch_embedding="conv", pool="cls", norm_first=True,
             activation="gelu")
+# The main job's default model (tutorials/07_train_fashion_mnist with no flags, vit/train/train_config.h).
+MAIN_DEFAULT = dict(image_size=[28, 28], patch_size=4, channels=1, num_classes=10, model_dim=64, depth=4,
+                    num_heads=4, mlp_dim=128, dropout=0.0, emb_dropout=0.0, patch_embedding="linear", pool="mean",
+                    norm_first=True, activation="gelu")
 WORKLOADS = {
     "toy": (TOY, 1, True, False),
     "fmnist_train": (FMNIST, 128, True, True),
     "fmnist_infer_bs1": (FMNIST, 1, False, False),
     "fmnist_infer_bs256": (FMNIST, 256, False, False),
     "tiny_train": (TINY, 64, True, True),
+    "main_default": (MAIN_DEFAULT, 128, True, True),
 }
 
 
@@ -171,7 +176,7 @@ def steps_per_round(name):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--xgrad", default=str(ROOT / "build" / "h_bench" / "bench" / "bench_workloads"),
+    parser.add_argument("--xgrad", default=str(ROOT / "build" / "release" / "bench" / "bench_workloads"),
                         help="the bench_workloads executable")
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
     parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])

@@ -18,7 +18,7 @@ for ((i = 1; i <= $#; i++)); do
   arg=${!i}
   case "$arg" in
     --out=*) out=${arg#--out=} ;;
-    --out) j=$((i + 1)); out=${!j} ;;
+    --out) j=$((i + 1)); out=${!j:-$out} ;;
   esac
 done
 
