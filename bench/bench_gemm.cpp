@@ -216,6 +216,12 @@ void register_all(bool ours) {
             register_gemm(ours, "vit", 6400, 128, 512, layout, threads);
         }
         register_gemm(ours, "vit", 128, 384, 6400, Layout::TN, threads);
+        // The main job's default model (d 64, MLP 128, batch 64 x 50 tokens = 3200 rows): the
+        // qkv projection, its input gradient, and its weight gradient g^T @ x (K = 3200).
+        register_gemm(ours, "main", 3200, 192, 64, Layout::NT, threads);
+        register_gemm(ours, "main", 3200, 64, 192, Layout::NN, threads);
+        register_gemm(ours, "main", 192, 64, 3200, Layout::TN, threads);
+        register_gemm(ours, "main", 128, 64, 3200, Layout::TN, threads);
         register_attention(ours, 1024, 50, 50, 16, threads);
     }
 }

@@ -11,7 +11,7 @@
 //   tiny_train           ViT-Tiny's encoder (d 192, 12 layers, 3 heads, MLP 768) on 3x32x32 with
 //                        patch 4 (64 patches), 10 classes, batch 64, forward + backward + AdamW
 //   main_default         the main job's default model (tutorials/07 with no flags: 1x28x28, patch 4,
-//                        d 64, 4 layers, 4 heads, MLP 128, mean pooling), batch 128, fwd + bwd + AdamW
+//                        d 64, 4 layers, 4 heads, MLP 128, mean pooling), its batch (64), fwd + bwd + AdamW
 //
 // Two ways to run it:
 //   bench_workloads [--threads N] [--iters N] [workload ...]     prints a small table
@@ -68,7 +68,7 @@ const std::map<std::string, WorkloadSpec>& specs() {
         {"fmnist_infer_bs1", {ViTConfig::fashion_mnist(), 1, false, false}},
         {"fmnist_infer_bs256", {ViTConfig::fashion_mnist(), 256, false, false}},
         {"tiny_train", {tiny_cifar(), 64, true, true}},
-        {"main_default", {xg::vit::train::TrainConfig{}.vit_config(), 128, true, true}},
+        {"main_default", {xg::vit::train::TrainConfig{}.vit_config(), xg::vit::train::TrainConfig{}.batch_size, true, true}},
     };
     return s;
 }

@@ -56,7 +56,7 @@ WORKLOADS = {
     "fmnist_infer_bs1": (FMNIST, 1, False, False),
     "fmnist_infer_bs256": (FMNIST, 256, False, False),
     "tiny_train": (TINY, 64, True, True),
-    "main_default": (MAIN_DEFAULT, 128, True, True),
+    "main_default": (MAIN_DEFAULT, 64, True, True),
 }
 
 
@@ -171,7 +171,31 @@ class Worker:
 
 def steps_per_round(name):
     """A few steps per turn for fast workloads, one for slow ones: each turn lasts ~0.1-2 s."""
-    return {"toy": 50, "fmnist_infer_bs1": 20, "fmnist_infer_bs256": 2, "fmnist_train": 1, "tiny_train": 1}[name]
+    return {"toy": 50, "fmnist_infer_bs1": 20, "fmnist_infer_bs256": 2, "fmnist_train": 1, "tiny_train": 1,
+            "main_default": 5}[name]
+
+
+def peak_rss_mib(argv, env, stdin_text=None):
+    """Runs argv to the end in a fresh process and returns its peak resident set size (MiB)."""
+    proc = subprocess.Popen(argv, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    if stdin_text is not None:
+        proc.stdin.write(stdin_text)
+    proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv} failed with exit code {proc.returncode}")
+    return usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def measure_rss(xgrad, name, threads, steps=3):
+    """Peak RSS of a whole process that builds the workload and runs a few steps, xgrad and PyTorch."""
+    env = dict(os.environ)
+    x = peak_rss_mib([xgrad, "--threads", str(threads), "--iters", str(steps), name], dict(env, OMP_NUM_THREADS=str(threads)))
+    t = peak_rss_mib([sys.executable, str(Path(__file__).resolve()), "--worker"],
+                     dict(env, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1"),
+                     f"run {name} {threads} {steps}\nquit\n")
+    return x, t
 
 
 def main():
@@ -185,6 +209,8 @@ def main():
     parser.add_argument("--xgrad-env", nargs="*", default=[], metavar="NAME=VALUE",
                         help="extra environment for the xgrad worker, e.g. OMP_WAIT_POLICY=passive (on a machine "
                              "shared with other busy processes: see docs/performance.md)")
+    parser.add_argument("--rss", nargs="*", default=["fmnist_train", "main_default"], choices=list(WORKLOADS),
+                        help="workloads whose peak RSS is measured, each side in a fresh process (1 thread)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -244,10 +270,22 @@ def main():
     for r in results:
         print(f"| {r['workload']:20s} | {r['threads']:7d} | {r['xgrad_ms']:10.3f} | {r['pytorch_ms']:10.3f} | "
               f"{r['ratio']:6.3f} | {r['xgrad_gflops']:13.1f} | {r['peak_percent']:12.1f}% | {r['cpu_ratio']:14.3f} |")
+    if args.rss:
+        print()
+        print(f"| {'peak RSS (MiB), 1 thread':24s} | {'xgrad':>8s} | {'PyTorch':>8s} | {'ratio':>6s} |")
+        print(f"|{'-' * 26}|{'-' * 10}|{'-' * 10}|{'-' * 8}|")
+        for name in args.rss:
+            x_mib, t_mib = measure_rss(args.xgrad, name, 1)
+            print(f"| {name:24s} | {x_mib:8.0f} | {t_mib:8.0f} | {x_mib / t_mib:6.3f} |")
+            results.append(dict(workload=name, threads=1, measure="peak_rss_mib", xgrad_mib=x_mib, pytorch_mib=t_mib,
+                                ratio=x_mib / t_mib))
     if args.json:
+        # A list of objects (workload, threads, xgrad_ms, pytorch_ms, ratio, ...); the run's
+        # conditions go into every object so that each stands on its own.
+        conditions = dict(peak_gflops=peak, load_average_before=load_before[0], load_average_after=load_after[0],
+                          cores=os.cpu_count(), xgrad_env=" ".join(args.xgrad_env))
         with open(args.json, "w") as f:
-            json.dump({"peak_gflops": peak, "load_average_before": load_before, "load_average_after": load_after,
-                       "cores": os.cpu_count(), "xgrad_env": args.xgrad_env, "results": results}, f, indent=2)
+            json.dump([dict(r, **conditions) for r in results], f, indent=2)
     return 0
 
 

@@ -53,10 +53,11 @@ void for_each_task(int threads, int64_t count, Task&& task);
 
 // Runs body(begin, end) over disjoint pieces covering [0, count), on a team when there is enough
 // work: `cost` is the work of one item in the units of threads_for, multiply-adds of the GEMM
-// (an add of two floats, memory-bound, is worth ~8; an exp or erf ~32). For elementwise kernels: every item must be
-// computed the same way whichever piece it falls in. Piece boundaries are multiples of 64 items,
-// so a SIMD loop over a piece takes its scalar tail only where the one-thread loop does (at
-// `count`), and the bits do not depend on the number of threads.
+// (an elementwise add counts 8 per element, a unary op or fused backward 16, a copy 4).
+// For elementwise kernels: every item must be computed the same way whichever piece it falls
+// in. Piece boundaries are multiples of 64 items, so a SIMD loop over a piece takes its scalar
+// tail only where the one-thread loop does (at `count`), and the bits do not depend on the
+// number of threads.
 template <class Body>
 void parallel_for(int64_t count, double cost, Body&& body);
 

@@ -224,6 +224,10 @@ TEST_CASE("train: parse_train_args reads values, switches, = forms and --resume 
     c = train::TrainConfig{};
     c.warmup_steps = 2.5;
     CHECK(contains(error_of([&] { c.validate(); }), "--warmup-steps: a step count (>= 1) must be whole"));
+    CHECK(train::parse_train_args(std::vector<std::string>{"--augment", "--crop-padding", "0"}).config.crop_padding == 0);
+    c = train::TrainConfig{};
+    c.crop_padding = -1;
+    CHECK(contains(error_of([&] { c.validate(); }), "--crop-padding: must be in [0, 28], got -1"));
 }
 
 TEST_CASE("train: settings round-trip through checkpoint metadata exactly") {

@@ -113,10 +113,13 @@ const std::vector<Flag>& flags() {
                              &TrainConfig::train_subset));
         t.push_back(int_flag("test-subset", "N", "evaluate on the first N test images (0 = all 10000)",
                              &TrainConfig::test_subset));
-        t.push_back(switch_flag(
-            "augment",
-            "augment the training images: random 28x28 crops of the image padded by 2, random horizontal flips",
-            &TrainConfig::augment));
+        t.push_back(switch_flag("augment",
+                                "augment the training images: random 28x28 crops of the image padded by "
+                                "--crop-padding pixels, random horizontal flips",
+                                &TrainConfig::augment));
+        t.push_back(int_flag("crop-padding", "N",
+                             "with --augment: black border added before the random 28x28 crop (0 = flips only)",
+                             &TrainConfig::crop_padding));
         // model
         t.push_back(int_flag("patch-size", "P", "patches of P x P pixels (28 must divide by P: 2, 4, 7, 14)",
                              &TrainConfig::patch_size));
@@ -233,6 +236,7 @@ void TrainConfig::validate(SrcLoc loc) const {
         XG_CHECK(v >= 0, loc, "--" << flag << ": must not be negative, got " << v);
     };
     positive("epochs", epochs);
+    XG_CHECK(crop_padding >= 0 && crop_padding <= 28, loc, "--crop-padding: must be in [0, 28], got " << crop_padding);
     positive("batch-size", batch_size);
     positive("eval-batch-size", eval_batch_size);
     positive("log-every", log_every);

@@ -27,7 +27,8 @@ struct TrainConfig {
     std::string data_dir;      // "" = data::default_fashion_mnist_dir()
     int64_t train_subset = 0;  // train on the first N training images (0 = all 60000)
     int64_t test_subset = 0;   // evaluate on the first N test images (0 = all 10000)
-    bool augment = false;      // the DataLoader's random crops (padding 2) and horizontal flips
+    bool augment = false;      // the DataLoader's random crops and horizontal flips
+    int64_t crop_padding = 2;  // with augment: the crops' zero padding (0 = flips only)
     // ---- model (the fields of ViTConfig)
     int64_t patch_size = 4;
     int64_t dim = 64;
@@ -42,8 +43,8 @@ struct TrainConfig {
     std::string activation = "gelu";         // "gelu" | "relu"
     // ---- optimization
     int64_t epochs = 15;  // at most this many epochs (the time budget may end training sooner)
-    int64_t batch_size = 128;
-    double lr = 3e-3;            // AdamW's peak learning rate
+    int64_t batch_size = 64;
+    double lr = 2e-3;            // AdamW's peak learning rate
     double min_lr = 1e-5;        // where the cosine ends
     double weight_decay = 0.05;  // decoupled (AdamW); not applied to biases, norms, cls_token, pos_embedding
     double beta1 = 0.9;
@@ -54,7 +55,7 @@ struct TrainConfig {
     // ---- the run
     uint64_t seed = 0;
     int64_t threads = 0;       // 0 = auto (see --help)
-    double time_budget = 570;  // seconds for the whole run, final evaluation included (0 = none)
+    double time_budget = 585;  // seconds for the whole run, final evaluation included (0 = none)
     int64_t eval_every = 0;    // also evaluate every N steps (0 = only after each epoch)
     int64_t eval_batch_size = 1000;
     int64_t log_every = 50;  // a metrics.csv row (and a progress line when not a terminal) every N steps

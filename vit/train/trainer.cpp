@@ -155,7 +155,11 @@ Trainer::Trainer(TrainConfig config, std::ostream& out, SrcLoc loc)
     loader_ = std::make_unique<data::DataLoader>(
         *train_set_,
         data::DataLoaderOptions{
-            .batch_size = config_.batch_size, .shuffle = true, .seed = config_.seed, .augment = config_.augment},
+            .batch_size = config_.batch_size,
+            .shuffle = true,
+            .seed = config_.seed,
+            .augment = config_.augment,
+            .crop_padding = config_.crop_padding},
         loc);
 
     // torch.manual_seed(seed); model = ViT(...)
@@ -420,7 +424,7 @@ TrainResult Trainer::fit() {
            << " parameters\n"
            << "optimizer: AdamW lr " << config_.lr << " (warmup " << state_.warmup_steps << " steps, cosine to "
            << config_.min_lr << "), weight decay " << config_.weight_decay << ", label smoothing "
-           << config_.label_smoothing << ", clip " << config_.clip_grad << (config_.augment ? ", augment" : "");
+           << config_.label_smoothing << ", clip " << config_.clip_grad << (config_.augment ? ", augment (crop padding " + std::to_string(config_.crop_padding) + ", flips)" : "");
         if (resumed)
             os << "\nresumed from " << resume_path(config_) << " at step " << state_.step << " of "
                << state_.total_steps << " (epoch " << state_.epoch + 1 << ", batch " << state_.batches_consumed << "), "
