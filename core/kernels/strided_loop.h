@@ -45,11 +45,11 @@ Coalesced<N> coalesce(const Shape& shape, const std::array<const Strides*, N>& s
     return c;
 }
 
+// Calls f(offsets, n, inner_strides) for rows [begin, end) of the coalesced layout `c` (rows
+// counted with the last outer dim fastest, n = the innermost dim): the starting offsets by
+// division, then an odometer over the outer dims that updates them incrementally.
 template <size_t N, class F>
-void for_each_row(const Shape& shape, const std::array<const Strides*, N>& strides, F&& f) {
-    for (int64_t s : shape)
-        if (s == 0) return;
-    Coalesced<N> c = coalesce<N>(shape, strides);
+void walk_rows(const Coalesced<N>& c, int64_t begin, int64_t end, F&& f) {
     const size_t nd = c.shape.size();
     const int64_t n = c.shape[nd - 1];
     std::array<int64_t, N> inner{};
@@ -57,19 +57,38 @@ void for_each_row(const Shape& shape, const std::array<const Strides*, N>& strid
 
     std::vector<int64_t> index(nd - 1, 0);  // counter over the outer dims
     std::array<int64_t, N> offsets{};
-    while (true) {
+    int64_t r = begin;
+    for (size_t d = nd - 1; d-- > 0;) {
+        index[d] = r % c.shape[d];
+        r /= c.shape[d];
+        for (size_t k = 0; k < N; ++k) offsets[k] += index[d] * c.strides[k][d];
+    }
+    for (int64_t row = begin; row < end; ++row) {
         f(offsets, n, inner);
-        // Odometer increment of the outer index, updating the offsets incrementally.
-        size_t d = nd - 1;
-        while (d-- > 0) {
+        for (size_t d = nd - 1; d-- > 0;) {  // odometer increment of the outer index
             ++index[d];
             for (size_t k = 0; k < N; ++k) offsets[k] += c.strides[k][d];
             if (index[d] < c.shape[d]) break;
             for (size_t k = 0; k < N; ++k) offsets[k] -= c.strides[k][d] * c.shape[d];
             index[d] = 0;
         }
-        if (d == static_cast<size_t>(-1)) return;
     }
+}
+
+// The number of rows of a coalesced layout: the product of its outer dims.
+template <size_t N>
+int64_t row_count(const Coalesced<N>& c) {
+    int64_t rows = 1;
+    for (size_t d = 0; d + 1 < c.shape.size(); ++d) rows *= c.shape[d];
+    return rows;
+}
+
+template <size_t N, class F>
+void for_each_row(const Shape& shape, const std::array<const Strides*, N>& strides, F&& f) {
+    for (int64_t s : shape)
+        if (s == 0) return;
+    const Coalesced<N> c = coalesce<N>(shape, strides);
+    walk_rows(c, 0, row_count(c), f);
 }
 
 // for_each_row for elementwise kernels (each output element a function of the inputs at the same
@@ -81,13 +100,11 @@ template <size_t N, class F>
 void parallel_for_each_row(const Shape& shape, const std::array<const Strides*, N>& strides, double cost, F&& f) {
     for (int64_t s : shape)
         if (s == 0) return;
-    Coalesced<N> c = coalesce<N>(shape, strides);
-    const size_t nd = c.shape.size();
-    const int64_t n = c.shape[nd - 1];
-    std::array<int64_t, N> inner{};
-    for (size_t k = 0; k < N; ++k) inner[k] = c.strides[k][nd - 1];
-
-    if (nd == 1) {  // one row: pieces of it
+    const Coalesced<N> c = coalesce<N>(shape, strides);
+    const int64_t n = c.shape.back();
+    if (c.shape.size() == 1) {  // one row: pieces of it
+        std::array<int64_t, N> inner{};
+        for (size_t k = 0; k < N; ++k) inner[k] = c.strides[k][0];
         parallel::parallel_for(n, cost, [&](int64_t begin, int64_t end) {
             std::array<int64_t, N> offsets{};
             for (size_t k = 0; k < N; ++k) offsets[k] = begin * inner[k];
@@ -95,30 +112,8 @@ void parallel_for_each_row(const Shape& shape, const std::array<const Strides*, 
         });
         return;
     }
-    int64_t rows = 1;
-    for (size_t d = 0; d + 1 < nd; ++d) rows *= c.shape[d];
-    parallel::parallel_for(rows, cost * static_cast<double>(n), [&](int64_t begin, int64_t end) {
-        // The outer index of row `begin` (last outer dim fastest), then an odometer as above.
-        std::vector<int64_t> index(nd - 1, 0);
-        std::array<int64_t, N> offsets{};
-        int64_t r = begin;
-        for (size_t d = nd - 1; d-- > 0;) {
-            index[d] = r % c.shape[d];
-            r /= c.shape[d];
-            for (size_t k = 0; k < N; ++k) offsets[k] += index[d] * c.strides[k][d];
-        }
-        for (int64_t row = begin; row < end; ++row) {
-            f(offsets, n, inner);
-            size_t d = nd - 1;
-            while (d-- > 0) {
-                ++index[d];
-                for (size_t k = 0; k < N; ++k) offsets[k] += c.strides[k][d];
-                if (index[d] < c.shape[d]) break;
-                for (size_t k = 0; k < N; ++k) offsets[k] -= c.strides[k][d] * c.shape[d];
-                index[d] = 0;
-            }
-        }
-    });
+    parallel::parallel_for(row_count(c), cost * static_cast<double>(n),
+                           [&](int64_t begin, int64_t end) { walk_rows(c, begin, end, f); });
 }
 
 }  // namespace xg::kernels
