@@ -142,6 +142,8 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0, SrcLoc loc = S
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0, SrcLoc loc = SrcLoc::current());
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0, SrcLoc loc = SrcLoc::current());
 Tensor tile(const Tensor& x, const std::vector<int64_t>& reps, SrcLoc loc = SrcLoc::current());
+// torch.flip: reverses the order of the elements along each of `dims` (a copy, as in PyTorch).
+Tensor flip(const Tensor& x, const std::vector<int64_t>& dims, SrcLoc loc = SrcLoc::current());
 
 // ---- linear algebra (core/ops/matmul.cpp) ---------------------------------------------
 // torch.matmul rules: 1-D·1-D dot, 2-D@2-D mm, 1-D operands get a dim prepended/appended

@@ -152,6 +152,7 @@ class Tensor {
                               SrcLoc loc = SrcLoc::current()) const;
     std::vector<Tensor> chunk(int64_t chunks, int64_t dim = 0, SrcLoc loc = SrcLoc::current()) const;
     Tensor tile(const std::vector<int64_t>& reps, SrcLoc loc = SrcLoc::current()) const;
+    Tensor flip(const std::vector<int64_t>& dims, SrcLoc loc = SrcLoc::current()) const;
     Tensor repeat(const std::vector<int64_t>& repeats, SrcLoc loc = SrcLoc::current()) const;
 
     // ---- math (methods mirror the free functions in core/ops.h) -------------------------

@@ -105,6 +105,9 @@ std::string default_checkpoint() {
 void report(const std::string& what, const train::EvalResult& r) {
     std::printf("%s: test accuracy %.2f%% (%lld images, loss %.4f, %.1f s)\n", what.c_str(), 100.0 * r.accuracy,
                 static_cast<long long>(r.count), r.loss, r.seconds);
+    if (r.mirrored)
+        std::printf("    averaged with the mirror images (--tta): %.2f%% (loss %.4f)\n", 100.0 * r.mirror_accuracy,
+                    r.mirror_loss);
 }
 
 }  // namespace
@@ -123,10 +126,14 @@ int main(int argc, char** argv) {
         train::TrainedModel trained = train::load_trained_model(args.checkpoint);
         xg::vit::VisionTransformer& model = *trained.model;
         const xg::vit::ViTConfig& cfg = model.config;
-        std::printf("loaded %s: ViT patch %lld, dim %lld, depth %lld, heads %lld, %lld parameters\n",
-                    args.checkpoint.c_str(), static_cast<long long>(cfg.patch_size),
-                    static_cast<long long>(cfg.model_dim), static_cast<long long>(cfg.depth),
-                    static_cast<long long>(cfg.num_heads), static_cast<long long>(model.num_parameters()));
+        std::printf("loaded %s: ViT patch %lld (%s embedding, overlap %lld), dim %lld, depth %lld, heads %lld, %lld "
+                    "parameters\n",
+                    args.checkpoint.c_str(), static_cast<long long>(cfg.patch_size), cfg.patch_embedding.c_str(),
+                    static_cast<long long>(cfg.patch_overlap), static_cast<long long>(cfg.model_dim),
+                    static_cast<long long>(cfg.depth), static_cast<long long>(cfg.num_heads),
+                    static_cast<long long>(model.num_parameters()));
+        // A model trained with --tta is also judged as its run judged it: with the mirror images.
+        const bool tta = trained.config.tta;
 
         // test_set = FashionMNIST(root, train=False)
         data::FashionMNIST test_set(args.data_dir.empty() ? data::default_fashion_mnist_dir() : args.data_dir,
@@ -134,7 +141,7 @@ int main(int argc, char** argv) {
         if (args.test_subset > 0) test_set = test_set.subset(args.test_subset);
 
         // 1. At the training size: the accuracy tutorial 07 reported, and how it splits by class.
-        train::EvalResult at28 = train::evaluate(model, test_set, args.batch_size, 28);
+        train::EvalResult at28 = train::evaluate(model, test_set, args.batch_size, 28, tta);
         report("28x28 (the training size)", at28);
         for (size_t c = 0; c < 10; ++c)
             if (at28.class_count[c] > 0)
@@ -152,7 +159,7 @@ int main(int argc, char** argv) {
                     static_cast<long long>(cfg.grid_h()), static_cast<long long>(cfg.grid_w()),
                     static_cast<long long>(size / p), static_cast<long long>(size / p), static_cast<long long>(size),
                     static_cast<long long>(size));
-        train::EvalResult larger = train::evaluate(model, test_set, args.batch_size, size);
+        train::EvalResult larger = train::evaluate(model, test_set, args.batch_size, size, tta);
         report(std::to_string(size) + "x" + std::to_string(size) + " (bilinear resize)", larger);
 
         // 3. A few predictions, as a person would check them.
@@ -171,6 +178,10 @@ int main(int argc, char** argv) {
         }
         std::printf("accuracy at 28x28: %.2f%%, at %lldx%lld: %.2f%%\n", 100.0 * at28.accuracy,
                     static_cast<long long>(size), static_cast<long long>(size), 100.0 * larger.accuracy);
+        if (tta)
+            std::printf("averaged with the mirror images (--tta): at 28x28: %.2f%%, at %lldx%lld: %.2f%%\n",
+                        100.0 * at28.mirror_accuracy, static_cast<long long>(size), static_cast<long long>(size),
+                        100.0 * larger.mirror_accuracy);
         return 0;
     } catch (const std::exception& e) {
         std::fprintf(stderr, "error: %s\n", e.what());

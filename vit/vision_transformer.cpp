@@ -60,6 +60,12 @@ void ViTConfig::validate(SrcLoc loc) const {
                                                                                 << " and emb_dropout=" << emb_dropout);
     XG_CHECK(patch_embedding == "linear" || patch_embedding == "conv", loc,
              "ViTConfig: patch_embedding must be \"linear\" or \"conv\", got \"" << patch_embedding << "\"");
+    XG_CHECK(patch_overlap >= 0 && patch_overlap < patch_size, loc,
+             "ViTConfig: patch_overlap must be in [0, patch_size) = [0, " << patch_size << "), got " << patch_overlap);
+    XG_CHECK(patch_overlap == 0 || patch_embedding == "conv", loc,
+             "ViTConfig: patch_overlap " << patch_overlap
+                                         << " needs patch_embedding \"conv\" (unfold + Linear cuts whole patches), got \""
+                                         << patch_embedding << "\"");
     XG_CHECK(pool == "cls" || pool == "mean", loc, "ViTConfig: pool must be \"cls\" or \"mean\", got \"" << pool << "\"");
     XG_CHECK(activation == "relu" || activation == "gelu", loc,
              "ViTConfig: activation must be \"relu\" or \"gelu\", got \"" << activation << "\"");
@@ -77,9 +83,11 @@ VisionTransformer::VisionTransformer(const ViTConfig& cfg, SrcLoc loc) : config(
         // self.patch_embedding = nn.Linear(patch_depth, model_dim)
         patch_embedding = std::make_shared<nn::Linear>(config.patch_depth(), d, /*bias=*/true, loc);
     else
-        // self.patch_embedding = nn.Conv2d(channels, model_dim, kernel_size=patch_size, stride=patch_size)
-        patch_embedding = std::make_shared<nn::Conv2d>(config.channels, d, p, /*stride=*/p, /*padding=*/0,
-                                                       /*dilation=*/1, /*bias=*/true, loc);
+        // self.patch_embedding = nn.Conv2d(channels, model_dim, kernel_size=patch_size + 2 * patch_overlap,
+        //                                  stride=patch_size, padding=patch_overlap)
+        patch_embedding = std::make_shared<nn::Conv2d>(config.channels, d, config.patch_kernel(), /*stride=*/p,
+                                                       /*padding=*/config.patch_overlap, /*dilation=*/1,
+                                                       /*bias=*/true, loc);
     // self.cls_token = nn.Parameter(torch.randn(1, 1, model_dim))
     cls_token = randn({1, 1, d}, requires_grad());
     // self.pos_embedding = nn.Parameter(torch.randn(1, num_patches + 1, model_dim))

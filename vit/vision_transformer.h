@@ -45,6 +45,9 @@ struct ViTConfig {
     double dropout = 0.1;                     // inside every encoder layer
     double emb_dropout = 0.1;                 // on the token embeddings, before the encoder
     std::string patch_embedding = "linear";   // "linear" (unfold + Linear) | "conv" (Conv2d)
+    int64_t patch_overlap = 0;                // conv only: each patch's kernel reaches this many pixels
+                                              // into its neighbours on every side (kernel p + 2o,
+                                              // stride p, padding o): the same grid, overlapping views
     std::string pool = "cls";                 // "cls" (the CLS token's output) | "mean" (of the patch outputs)
     bool norm_first = true;                   // pre-norm (ViT) or post-norm (the original Transformer)
     std::string activation = "gelu";          // "gelu" (ViT) | "relu" (nn.TransformerEncoderLayer's default)
@@ -71,6 +74,7 @@ struct ViTConfig {
     int64_t grid_w() const { return image_size.w / patch_size; }
     int64_t num_patches() const { return grid_h() * grid_w(); }
     int64_t patch_depth() const { return channels * patch_size * patch_size; }  // values per patch
+    int64_t patch_kernel() const { return patch_size + 2 * patch_overlap; }     // the conv's kernel size
 };
 
 class VisionTransformer : public nn::Cloneable<VisionTransformer> {
@@ -92,7 +96,7 @@ class VisionTransformer : public nn::Cloneable<VisionTransformer> {
     void visit(nn::Visitor& v) override;
 
     ViTConfig config;
-    std::shared_ptr<nn::Module> patch_embedding;  // nn::Linear(c*p*p, d) or nn::Conv2d(c, d, p, stride=p)
+    std::shared_ptr<nn::Module> patch_embedding;  // nn::Linear(c*p*p, d) or nn::Conv2d(c, d, p + 2o, stride=p, padding=o)
     Tensor cls_token;                             // [1, 1, d]: one token, shared by every image of the batch
     Tensor pos_embedding;                         // [1, 1 + num_patches, d]: row 0 for the CLS token
     std::shared_ptr<nn::Dropout> dropout;         // on the token embeddings

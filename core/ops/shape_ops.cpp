@@ -1,5 +1,5 @@
 // Shape ops: slicing views (narrow, slice, select, split, chunk) and the copies that gather
-// or assemble data (index_select, cat, stack, repeat, tile).
+// or assemble data (index_select, cat, stack, repeat, tile, flip).
 //
 // The slicing views share storage with their input, like the views of view_ops.cpp. Their
 // backward scatters: a zero tensor of the input's shape with g written into the region the
@@ -401,5 +401,42 @@ Tensor tile(const Tensor& x, const std::vector<int64_t>& reps, SrcLoc loc) {
     return x.repeat(r, loc);
 }
 Tensor Tensor::tile(const std::vector<int64_t>& reps, SrcLoc loc) const { return xg::tile(*this, reps, loc); }
+
+// ---- flip ---------------------------------------------------------------------------------------
+
+// y = x.flip(dims): y[..., i, ...] = x[..., n-1-i, ...] along every dim in dims (torch.flip)
+//   =>   dL/dx = g.flip(dims)          (a flip undoes itself, so its backward is the same flip)
+//
+// The copy is made first; then each flipped dim d, reading the copy as [outer, n, inner], has
+// its n blocks of `inner` elements reversed in place by swapping block i with block n-1-i.
+Tensor flip(const Tensor& x, const std::vector<int64_t>& dims, SrcLoc loc) {
+    XG_CHECK(x.defined(), loc, "flip: the input tensor is undefined");
+    std::vector<bool> flipped(static_cast<size_t>(x.dim()), false);
+    for (int64_t dim : dims) {
+        const int64_t d = wrap_dim(dim, x.dim(), "flip", loc);
+        XG_CHECK(!flipped[static_cast<size_t>(d)], loc,
+                 "flip: dim " << d << " appears multiple times in the list of dims " << shape_str(dims));
+        flipped[static_cast<size_t>(d)] = true;
+    }
+    Tensor out = detail::make_empty(x.shape(), x.dtype());
+    detail::copy_into(out, x, loc);
+    auto* bytes = static_cast<unsigned char*>(out.raw_data());
+    for (int64_t d = 0; d < x.dim(); ++d) {
+        if (!flipped[static_cast<size_t>(d)]) continue;
+        const int64_t outer = outer_size(x.shape(), d), n = x.shape()[static_cast<size_t>(d)];
+        const auto block = static_cast<size_t>(inner_size(x.shape(), d)) * itemsize(x.dtype());
+        for (int64_t o = 0; o < outer; ++o) {
+            unsigned char* row = bytes + static_cast<size_t>(o * n) * block;
+            for (int64_t i = 0, j = n - 1; i < j; ++i, --j)
+                std::swap_ranges(row + static_cast<size_t>(i) * block, row + static_cast<size_t>(i + 1) * block,
+                                 row + static_cast<size_t>(j) * block);
+        }
+    }
+    if (autograd::needs_grad({x}))
+        autograd::attach(out, "FlipBackward0", loc, {x},
+                         [dims](const Tensor& g) -> std::vector<Tensor> { return {g.flip(dims)}; });
+    return out;
+}
+Tensor Tensor::flip(const std::vector<int64_t>& dims, SrcLoc loc) const { return xg::flip(*this, dims, loc); }
 
 }  // namespace xg

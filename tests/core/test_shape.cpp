@@ -1,10 +1,11 @@
-// Shape ops (narrow, slice, select, [], index_select, cat, stack, split, chunk, repeat, tile)
+// Shape ops (narrow, slice, select, [], index_select, cat, stack, split, chunk, repeat, tile, flip)
 // and the view ops (reshape, view, flatten, transpose, permute, unsqueeze, squeeze, expand):
 // forward values against hand-computed ones, view semantics (writes seen through shared
 // storage), negative dims and indices, error messages, node names, and a float64 gradcheck
 // of every differentiable op on contiguous and non-contiguous inputs.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -353,6 +354,42 @@ TEST_CASE("shape: repeat backward sums over the copies") {
     CHECK(values(x.grad()) == V{18, 22, 26});
 }
 
+TEST_CASE("shape: flip reverses the chosen dims (torch.flip), as a copy") {
+    Tensor x = iota({2, 3, 4});
+    Tensor w = x.flip({2});  // each row of 4 backwards
+    CHECK(w.shape() == xg::Shape{2, 3, 4});
+    CHECK(values(w.select(0, 0)) == V{3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8});
+    CHECK(values(x.flip({-3}).select(0, 0)) == values(x.select(0, 1)));  // negative dims count from the end
+    // flipping two dims = flipping one, then the other; flipping all = reversing the memory
+    CHECK(values(x.flip({0, 2})) == values(x.flip({0}).flip({2})));
+    V all = values(x);
+    std::reverse(all.begin(), all.end());
+    CHECK(values(xg::flip(x, {0, 1, 2})) == all);
+    CHECK(values(x.flip({})) == values(x));  // no dims: a plain copy
+    CHECK_FALSE(shares_storage(x.flip({}), x));
+    CHECK(values(x.flip({1}).flip({1})) == values(x));  // a flip undoes itself
+    // a non-contiguous input: the transpose of a [2, 3] matrix, rows reversed
+    Tensor m = iota({2, 3});
+    CHECK(values(m.t().flip({0})) == V{2, 5, 1, 4, 0, 3});
+    CHECK(values(iota({4}, xg::kFloat64).flip({0})) == V{3, 2, 1, 0});  // float64, odd/even lengths
+    CHECK(values(iota({5}).flip({0})) == V{4, 3, 2, 1, 0});
+    CHECK(xg::scalar_tensor(5).flip({}).item() == 5);
+    CHECK(iota({0, 3}).flip({0}).shape() == xg::Shape{0, 3});
+
+    std::string e = error_of([&] { x.flip({1, -2}); });
+    CHECK(contains(e, "flip: dim 1 appears multiple times in the list of dims [1, -2]"));
+    CHECK(contains(e, "test_shape.cpp"));
+    CHECK(contains(error_of([&] { x.flip({3}); }), "flip"));
+}
+
+TEST_CASE("shape: flip backward is the same flip") {
+    Tensor x = xg::tensor({1, 2, 3}, xg::dtype(xg::kFloat64).requires_grad());
+    Tensor y = x.flip({0});
+    CHECK(y.grad_fn()->name() == "FlipBackward0");
+    (y * iota({3}, xg::kFloat64)).sum().backward();  // dL/dy = [0, 1, 2]  =>  dL/dx = [2, 1, 0]
+    CHECK(values(x.grad()) == V{2, 1, 0});
+}
+
 // ---- node names and source lines ---------------------------------------------------------------
 
 TEST_CASE("shape: node names match PyTorch and record the caller's line") {
@@ -443,6 +480,14 @@ TEST_CASE("shape: gradcheck repeat and tile") {
     CHECK(gradcheck1([](const Tensor& t) { return t.tile({2}); }, x));
     CHECK(gradcheck1([](const Tensor& t) { return xg::tile(t.unsqueeze(1), {2, 1, 1, 2}); }, x));
     CHECK(gradcheck1([](const Tensor& t) { return t.repeat({0, 2}).sum() + t.sum(); }, x));
+}
+
+TEST_CASE("shape: gradcheck flip") {
+    Tensor x = leaf({2, 3, 4});
+    CHECK(gradcheck1([](const Tensor& t) { return t.flip({2}); }, x));
+    CHECK(gradcheck1([](const Tensor& t) { return t.flip({0, -1}); }, x));
+    CHECK(gradcheck1([](const Tensor& t) { return t.transpose(0, 2).flip({1}); }, x));  // non-contiguous
+    CHECK(gradcheck1([](const Tensor& t) { return t.flip({1}) * t; }, x));            // x reaches y twice
 }
 
 // ---- the view ops of view_ops.cpp ------------------------------------------------------------------

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "core/safetensors.h"
+#include "nn/functional.h"
 #include "vit/data/data.h"
 #include "vit/train/train.h"
 #include "vit_test_util.h"
@@ -28,6 +29,7 @@
 namespace fs = std::filesystem;
 namespace data = xg::vit::data;
 namespace train = xg::vit::train;
+namespace F = xg::nn::functional;
 using namespace vit_test;
 using xg::Tensor;
 
@@ -92,7 +94,11 @@ train::TrainConfig tiny_config(const std::string& out) {
     c.train_subset = 256;
     c.test_subset = 200;
     c.augment = true;
+    c.crop_padding = 2;
     c.patch_size = 7;
+    c.patch_embedding = "linear";
+    c.patch_overlap = 0;
+    c.tta = false;
     c.dim = 16;
     c.depth = 1;
     c.heads = 2;
@@ -228,6 +234,17 @@ TEST_CASE("train: parse_train_args reads values, switches, = forms and --resume 
     c = train::TrainConfig{};
     c.crop_padding = -1;
     CHECK(contains(error_of([&] { c.validate(); }), "--crop-padding: must be in [0, 28], got -1"));
+
+    train::ParsedArgs o = train::parse_train_args(
+        std::vector<std::string>{"--patch-embedding", "conv", "--patch-overlap", "1", "--tta=false"});
+    CHECK(o.config.patch_overlap == 1);
+    CHECK(o.config.vit_config().patch_kernel() == 6);  // 4 + 2 * 1
+    CHECK_FALSE(o.config.tta);
+    CHECK(train::parse_train_args(std::vector<std::string>{"--tta"}).config.tta);
+    c = train::TrainConfig{};
+    c.patch_embedding = "linear";
+    c.patch_overlap = 1;
+    CHECK(contains(error_of([&] { c.validate(); }), "patch_overlap 1 needs patch_embedding \"conv\""));
 }
 
 TEST_CASE("train: settings round-trip through checkpoint metadata exactly") {
@@ -243,6 +260,17 @@ TEST_CASE("train: settings round-trip through checkpoint metadata exactly") {
     CHECK(d.augment);
     CHECK(d.seed == c.seed);
     CHECK(d.to_metadata() == c.to_metadata());
+
+    // A file from before --patch-overlap existed has no such key: its patches did not overlap.
+    c.patch_embedding = "conv";
+    c.patch_overlap = 2;
+    std::map<std::string, std::string> old = c.to_metadata();
+    old.erase("patch-overlap");
+    train::TrainConfig e;
+    e.patch_overlap = 3;
+    e.apply_metadata(old);
+    CHECK(e.patch_overlap == 0);
+    CHECK(e.patch_embedding == "conv");
 }
 
 // ---- the generator's state -----------------------------------------------------------------------
@@ -289,6 +317,9 @@ TEST_CASE("train: a small run lowers the loss and writes metrics.csv, the checkp
     c.dim = 32;
     c.mlp_dim = 64;
     c.lr = 1e-2;
+    c.patch_embedding = "conv";  // overlapping 9 x 9 kernels at stride 7
+    c.patch_overlap = 1;
+    c.tta = true;  // evaluations also average with the mirror images
     std::ostringstream log;
     train::Trainer trainer(c, log);
     CHECK(trainer.steps_per_epoch() == 16);
@@ -300,21 +331,25 @@ TEST_CASE("train: a small run lowers the loss and writes metrics.csv, the checkp
     // The log ends with the accuracy line, on its own line.
     const std::vector<std::string> lines = lines_of(log.str());
     REQUIRE(lines.size() > 3);
-    MESSAGE("the smoke run ends:\n" << lines[lines.size() - 3] << "\n" << lines[lines.size() - 1]);
+    MESSAGE("the smoke run ends:\n"
+            << lines[lines.size() - 4] << "\n" << lines[lines.size() - 2] << "\n" << lines[lines.size() - 1]);
     CHECK(lines.back().rfind("test accuracy: ", 0) == 0);
     CHECK(lines.back().back() == '%');
+    CHECK(contains(lines[lines.size() - 2], "averages each test image's prediction with its mirror image's (--tta)"));
+    CHECK(contains(lines[lines.size() - 4], "averaged with the mirror images (--tta): "));
 
     // metrics.csv: the header, a row every 4 steps, an evaluation row after each epoch.
     const std::vector<std::string> csv = lines_of(read_text(out + "/metrics.csv"));
     REQUIRE(csv.size() > 2);
-    CHECK(csv[0] == "step,epoch,loss,lr,train_acc,test_acc,images_per_s,elapsed_s");
+    CHECK(csv[0] == "step,epoch,loss,lr,train_acc,test_acc,test_acc_tta,images_per_s,elapsed_s");
     std::vector<double> losses;
     int eval_rows = 0;
     for (size_t i = 1; i < csv.size(); ++i) {
         std::vector<std::string> row = cells(csv[i]);
-        REQUIRE(row.size() == 8);
+        REQUIRE(row.size() == 9);
         if (!row[2].empty()) losses.push_back(std::stod(row[2]));
         if (!row[5].empty()) ++eval_rows;
+        CHECK(row[5].empty() == row[6].empty());  // --tta: both accuracies on every evaluation row
     }
     REQUIRE(losses.size() >= 2);
     const double first_loss = losses.front(), last_loss = losses.back();
@@ -686,9 +721,9 @@ TEST_CASE("train: metrics.csv of a resumed run keeps the rows up to the checkpoi
     const std::vector<std::string> lines = lines_of(read_text(path));
     REQUIRE(lines.size() == 4);
     CHECK(lines[0] == train::MetricsCsv::kHeader);
-    CHECK(lines[1] == "10,0.500,1.0000,,,,,1.0");
-    CHECK(lines[2] == "20,0.500,1.0000,,,,,1.0");
-    CHECK(lines[3] == "30,0.750,0.5000,,,0.8750,,2.0");
+    CHECK(lines[1] == "10,0.500,1.0000,,,,,,1.0");
+    CHECK(lines[2] == "20,0.500,1.0000,,,,,,1.0");
+    CHECK(lines[3] == "30,0.750,0.5000,,,0.8750,,,2.0");
 }
 
 TEST_CASE("train: evaluate counts per class, works at another image size and keeps the model's mode") {
@@ -723,6 +758,34 @@ TEST_CASE("train: evaluate counts per class, works at another image size and kee
     CHECK(big.count == 50);
     CHECK_FALSE(model.is_training());
     CHECK(contains(error_of([&] { train::evaluate(model, test, 25, 40); }), "not divisible by patch_size 7"));
+}
+
+TEST_CASE("train: evaluate with mirror images averages the two predicted distributions (--tta)") {
+    train::TrainConfig c = tiny_config(temp_dir("evaluate_mirror"));
+    data::FashionMNIST test = data::FashionMNIST(dataset_dir(), false).subset(40);
+    xg::manual_seed(1);
+    xg::vit::VisionTransformer model(c.vit_config());
+    train::EvalResult plain = train::evaluate(model, test, 40);
+    train::EvalResult r = train::evaluate(model, test, 15, 28, /*with_mirror=*/true);  // batches 15, 15, 10
+    CHECK_FALSE(plain.mirrored);
+    CHECK(r.mirrored);
+    CHECK(r.accuracy == doctest::Approx(plain.accuracy));
+    CHECK(r.loss == doctest::Approx(plain.loss));
+    // By hand: p = (softmax(model(x)) + softmax(model(x.flip([3])))) / 2, then argmax and -log p[label].
+    model.eval();
+    xg::NoGradGuard no_grad;
+    data::DataLoader loader(test, {.batch_size = 40, .shuffle = false});
+    loader.start_epoch(0);
+    data::Batch b;
+    REQUIRE(loader.next(b));
+    Tensor mirrored = b.images.flip({3});
+    CHECK(mirrored.select(3, 0).to_vector<float>() == b.images.select(3, 27).to_vector<float>());
+    Tensor p = (xg::softmax(model(b.images), 1) + xg::softmax(model(mirrored), 1)) * 0.5;
+    const double accuracy = xg::eq(p.argmax(1), b.labels).sum().item() / 40.0;
+    const double loss = F::nll_loss(p.log(), b.labels).item();
+    CHECK(r.mirror_accuracy == doctest::Approx(accuracy));
+    CHECK(r.mirror_loss == doctest::Approx(loss).epsilon(1e-5));
+    MESSAGE("untrained model: plain " << r.accuracy << ", mirror-averaged " << r.mirror_accuracy);
 }
 
 TEST_CASE("train: the progress bar redraws in place on a terminal and prints plain lines otherwise") {

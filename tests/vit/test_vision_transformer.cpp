@@ -33,6 +33,7 @@ ViTConfig config_of(const nlohmann::json& j) {
     c.dropout = j["dropout"].get<double>();
     c.emb_dropout = j["emb_dropout"].get<double>();
     c.patch_embedding = j["patch_embedding"].get<std::string>();
+    c.patch_overlap = j.value("patch_overlap", int64_t{0});
     c.pool = j["pool"].get<std::string>();
     c.norm_first = j["norm_first"].get<bool>();
     c.activation = j["activation"].get<std::string>();
@@ -101,6 +102,11 @@ TEST_CASE("vit parity: cls pooling, conv patch embedding, post-norm (ReLU)") { m
 TEST_CASE("vit parity: mean pooling, linear patch embedding, post-norm (ReLU)") { model_parity("mean_linear_postnorm"); }
 TEST_CASE("vit parity: built for 28x28, run on 28x28 and on 42x42 (position embeddings resampled)") {
     model_parity("resample");
+}
+TEST_CASE("vit parity: overlapping conv patches (kernel 6, stride 4, padding 1), also on 12x16") {
+    xg::SafetensorsFile f = fixture("model_mean_conv_overlap");
+    CHECK(f.tensors.at("state.patch_embedding.weight").shape() == xg::Shape{16, 3, 6, 6});
+    model_parity("mean_conv_overlap");
 }
 
 TEST_CASE("resample_pos_embedding: matches PyTorch's bicubic resampling (up, down, non-square), with grads") {
@@ -229,6 +235,12 @@ TEST_CASE("vit: bad configs and inputs are errors naming the values and the call
                    "patch_embedding must be \"linear\" or \"conv\""));
     CHECK(contains(error_of([] { ViTConfig{.activation = "tanh"}.validate(); }), "activation must be"));
     CHECK(contains(error_of([] { ViTConfig{.dropout = 1.5}.validate(); }), "dropout=1.5"));
+    CHECK(contains(error_of([] { ViTConfig{.patch_embedding = "linear", .patch_overlap = 1}.validate(); }),
+                   "patch_overlap 1 needs patch_embedding \"conv\""));
+    CHECK(contains(error_of([] { ViTConfig{.patch_size = 4, .patch_embedding = "conv", .patch_overlap = 4}.validate(); }),
+                   "patch_overlap must be in [0, patch_size) = [0, 4), got 4"));
+    CHECK(contains(error_of([] { ViTConfig{.patch_embedding = "conv", .patch_overlap = -1}.validate(); }),
+                   "got -1"));
 
     xg::manual_seed(0);
     VisionTransformer model(ViTConfig{.image_size = 8, .patch_size = 4, .channels = 3, .model_dim = 8,

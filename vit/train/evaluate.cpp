@@ -13,7 +13,7 @@ namespace xg::vit::train {
 namespace F = nn::functional;
 
 EvalResult evaluate(VisionTransformer& model, const data::FashionMNIST& dataset, int64_t batch_size, int64_t image_size,
-                    SrcLoc loc) {
+                    bool with_mirror, SrcLoc loc) {
     const auto start = std::chrono::steady_clock::now();
     XG_CHECK(model.config.num_classes == 10, loc,
              "evaluate: expects a 10-class Fashion-MNIST model, got num_classes " << model.config.num_classes);
@@ -26,7 +26,8 @@ EvalResult evaluate(VisionTransformer& model, const data::FashionMNIST& dataset,
     loader.start_epoch(0, 0, loc);
 
     EvalResult r;
-    double loss_sum = 0;
+    double loss_sum = 0, mirror_loss_sum = 0;
+    int64_t mirror_correct = 0;
     for (data::Batch batch; loader.next(batch, loc);) {
         // logits = model(images)
         Tensor logits = model(batch.images, loc);
@@ -41,6 +42,15 @@ EvalResult evaluate(VisionTransformer& model, const data::FashionMNIST& dataset,
             r.class_correct[c] += predicted[i] == labels[i] ? 1 : 0;
         }
         r.count += static_cast<int64_t>(labels.size());
+        if (!with_mirror) continue;
+        // mirrored_logits = model(images.flip([3]))        (flip along the width)
+        Tensor mirrored_logits = model(batch.images.flip({3}, loc), loc);
+        // probabilities = (logits.softmax(1) + mirrored_logits.softmax(1)) / 2
+        Tensor probabilities = mul(add(softmax(logits, 1, loc), softmax(mirrored_logits, 1, loc), loc), 0.5, loc);
+        // mirror_loss_sum += F.nll_loss(probabilities.log(), labels, reduction="sum").item()
+        mirror_loss_sum += F::nll_loss(probabilities.log(loc), batch.labels, {}, -100, "sum", loc).item(loc);
+        std::vector<int64_t> averaged = probabilities.argmax(1, false, loc).to_vector<int64_t>(loc);
+        for (size_t i = 0; i < labels.size(); ++i) mirror_correct += averaged[i] == labels[i] ? 1 : 0;
     }
     model.train(was_training);
 
@@ -48,6 +58,11 @@ EvalResult evaluate(VisionTransformer& model, const data::FashionMNIST& dataset,
     for (int64_t c : r.class_correct) correct += c;
     r.accuracy = r.count > 0 ? static_cast<double>(correct) / static_cast<double>(r.count) : 0.0;
     r.loss = r.count > 0 ? loss_sum / static_cast<double>(r.count) : 0.0;
+    r.mirrored = with_mirror;
+    if (with_mirror && r.count > 0) {
+        r.mirror_accuracy = static_cast<double>(mirror_correct) / static_cast<double>(r.count);
+        r.mirror_loss = mirror_loss_sum / static_cast<double>(r.count);
+    }
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return r;
 }

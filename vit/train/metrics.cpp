@@ -44,8 +44,8 @@ MetricsCsv::MetricsCsv(const std::string& path, int64_t resume_step, SrcLoc loc)
 
 void MetricsCsv::write(const MetricsRow& r) {
     file_ << r.step << "," << cell(r.epoch, "%.3f") << "," << cell(r.loss, "%.4f") << "," << cell(r.lr, "%.6g") << ","
-          << cell(r.train_acc, "%.4f") << "," << cell(r.test_acc, "%.4f") << "," << cell(r.images_per_s, "%.1f") << ","
-          << cell(r.elapsed_s, "%.1f") << "\n";
+          << cell(r.train_acc, "%.4f") << "," << cell(r.test_acc, "%.4f") << "," << cell(r.test_acc_tta, "%.4f") << ","
+          << cell(r.images_per_s, "%.1f") << "," << cell(r.elapsed_s, "%.1f") << "\n";
     file_.flush();
 }
 

@@ -2,7 +2,7 @@
 // metrics.csv: the run's numbers, one row per --log-every steps and one per evaluation, for
 // plotting (docs/training.md draws accuracy against time from it):
 //
-//   step,epoch,loss,lr,train_acc,test_acc,images_per_s,elapsed_s
+//   step,epoch,loss,lr,train_acc,test_acc,test_acc_tta,images_per_s,elapsed_s
 //   50,0.107,1.8421,0.000751,0.3525,,702.1,9.8
 //   469,1.000,0.8012,0.002981,0.8100,0.8412,698.4,86.0
 //
@@ -12,6 +12,7 @@
 //   lr            the learning rate of the last of those steps
 //   train_acc     training accuracy over the same steps (of the augmented images, in train mode)
 //   test_acc      test accuracy; empty on rows without an evaluation
+//   test_acc_tta  with --tta: the accuracy of predictions averaged with the mirror images'; else empty
 //   images_per_s  training images per second over those steps (evaluation time excluded)
 //   elapsed_s     wall time of the run so far (over all its sessions when resumed)
 // An empty cell means "no value" (e.g. loss on an evaluation row right after a logging row).
@@ -31,13 +32,14 @@ struct MetricsRow {
     std::optional<double> lr = {};
     std::optional<double> train_acc = {};
     std::optional<double> test_acc = {};
+    std::optional<double> test_acc_tta = {};
     std::optional<double> images_per_s = {};
     double elapsed_s = 0;
 };
 
 class MetricsCsv {
   public:
-    static constexpr const char* kHeader = "step,epoch,loss,lr,train_acc,test_acc,images_per_s,elapsed_s";
+    static constexpr const char* kHeader = "step,epoch,loss,lr,train_acc,test_acc,test_acc_tta,images_per_s,elapsed_s";
 
     // A new run (resume_step < 0): starts the file anew, with the header. A resumed run: keeps
     // the rows up to resume_step, the checkpoint's step, and drops later ones (written by a

@@ -138,6 +138,10 @@ const std::vector<Flag>& flags() {
         t.push_back(string_flag("patch-embedding", "linear|conv",
                                 "patch embedding: unfold + Linear (the DNN view) or Conv2d (the CNN view)",
                                 &TrainConfig::patch_embedding, {"linear", "conv"}));
+        t.push_back(int_flag("patch-overlap", "O",
+                             "with --patch-embedding conv: each patch's kernel also sees O pixels of its neighbours on "
+                             "every side (kernel P+2O, stride P, padding O; the same 7x7 grid of tokens)",
+                             &TrainConfig::patch_overlap));
         t.push_back(string_flag("norm", "pre|post",
                                 "LayerNorm before each sublayer (ViT) or after (the original Transformer)",
                                 &TrainConfig::norm, {"pre", "post"}));
@@ -185,6 +189,11 @@ const std::vector<Flag>& flags() {
                              &TrainConfig::eval_every));
         t.push_back(int_flag("eval-batch-size", "B", "test images per forward pass when evaluating",
                              &TrainConfig::eval_batch_size));
+        t.push_back(switch_flag("tta",
+                                "test-time augmentation: classify each test image and its mirror image and average "
+                                "the two predicted distributions; the run reports this accuracy (and the plain one "
+                                "beside it). Suits models trained with flips (--augment)",
+                                &TrainConfig::tta));
         t.push_back(int_flag("log-every", "N",
                              "a metrics.csv row every N steps (and a progress line, when stdout is not a terminal)",
                              &TrainConfig::log_every));
@@ -223,6 +232,7 @@ ViTConfig TrainConfig::vit_config() const {
     c.emb_dropout = emb_dropout;
     c.pool = pool;
     c.patch_embedding = patch_embedding;
+    c.patch_overlap = patch_overlap;
     c.norm_first = norm == "pre";
     c.activation = activation;
     return c;
@@ -270,6 +280,8 @@ std::map<std::string, std::string> TrainConfig::to_metadata() const {
 }
 
 void TrainConfig::apply_metadata(const std::map<std::string, std::string>& metadata, SrcLoc loc) {
+    // Files written before --patch-overlap existed have no such key: their patches did not overlap.
+    if (!metadata.contains("patch-overlap")) patch_overlap = 0;
     for (const Flag& f : flags()) {
         auto it = metadata.find(f.name);
         if (it != metadata.end()) f.set(*this, it->second, loc);

@@ -27,8 +27,8 @@ struct TrainConfig {
     std::string data_dir;      // "" = data::default_fashion_mnist_dir()
     int64_t train_subset = 0;  // train on the first N training images (0 = all 60000)
     int64_t test_subset = 0;   // evaluate on the first N test images (0 = all 10000)
-    bool augment = false;      // the DataLoader's random crops and horizontal flips
-    int64_t crop_padding = 2;  // with augment: the crops' zero padding (0 = flips only)
+    bool augment = true;       // the DataLoader's random crops and horizontal flips
+    int64_t crop_padding = 0;  // with augment: the crops' zero padding (0 = flips only, the default)
     // ---- model (the fields of ViTConfig)
     int64_t patch_size = 4;
     int64_t dim = 64;
@@ -38,7 +38,8 @@ struct TrainConfig {
     double dropout = 0.0;
     double emb_dropout = 0.0;
     std::string pool = "mean";               // "cls" | "mean"
-    std::string patch_embedding = "linear";  // "linear" | "conv"
+    std::string patch_embedding = "conv";    // "linear" | "conv"
+    int64_t patch_overlap = 2;               // conv only: pixels each patch's kernel reaches into its neighbours
     std::string norm = "pre";                // "pre" (ViT) | "post" (the original Transformer)
     std::string activation = "gelu";         // "gelu" | "relu"
     // ---- optimization
@@ -58,6 +59,7 @@ struct TrainConfig {
     double time_budget = 585;  // seconds for the whole run, final evaluation included (0 = none)
     int64_t eval_every = 0;    // also evaluate every N steps (0 = only after each epoch)
     int64_t eval_batch_size = 1000;
+    bool tta = true;           // evaluate also on mirror images and average (test-time augmentation)
     int64_t log_every = 50;  // a metrics.csv row (and a progress line when not a terminal) every N steps
     int64_t stop_after = 0;  // stop, as Ctrl-C does, after this run has made N steps (0 = never)
     std::string out = "runs/fashion_mnist";  // checkpoint.safetensors, model.safetensors, metrics.csv

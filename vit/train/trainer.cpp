@@ -280,7 +280,8 @@ Trainer::Timing Trainer::measure_speed() {
         const auto e0 = clock::now();
         (*probe)(test_images);
         const double per_image = std::chrono::duration<double>(clock::now() - e0).count() / static_cast<double>(eb);
-        t.eval_s = per_image * static_cast<double>(test_set_->size());
+        // --tta runs the model twice per image (the image and its mirror)
+        t.eval_s = per_image * static_cast<double>(test_set_->size()) * (config_.tta ? 2.0 : 1.0);
     }
     set_rng_state(rng);
     return t;
@@ -393,7 +394,12 @@ Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
     return r;
 }
 
-EvalResult Trainer::evaluate_test() { return evaluate(*model_, *test_set_, config_.eval_batch_size); }
+EvalResult Trainer::evaluate_test() {
+    return evaluate(*model_, *test_set_, config_.eval_batch_size, 28, /*with_mirror=*/config_.tta);
+}
+
+// The accuracy a run reports: with --tta the mirror-averaged one.
+static double reported_accuracy(const EvalResult& r) { return r.mirrored ? r.mirror_accuracy : r.accuracy; }
 
 std::string Trainer::save_checkpoint() {
     state_.elapsed_s = elapsed();
@@ -420,11 +426,17 @@ TrainResult Trainer::fit() {
            << config_.batch_size << " per epoch), " << test_set_->size() << " test images\n"
            << "model: ViT patch " << v.patch_size << ", dim " << v.model_dim << ", depth " << v.depth << ", heads "
            << v.num_heads << ", mlp " << v.mlp_dim << ", pool " << v.pool << ", " << v.patch_embedding
-           << " patch embedding, " << config_.norm << "-norm, dropout " << v.dropout << ": " << model_->num_parameters()
+           << " patch embedding"
+           << (v.patch_overlap > 0 ? " (" + std::to_string(v.patch_kernel()) + "x" + std::to_string(v.patch_kernel()) +
+                                         " kernels, overlap " + std::to_string(v.patch_overlap) + ")"
+                                   : std::string())
+           << ", " << config_.norm << "-norm, dropout " << v.dropout << ": " << model_->num_parameters()
            << " parameters\n"
            << "optimizer: AdamW lr " << config_.lr << " (warmup " << state_.warmup_steps << " steps, cosine to "
            << config_.min_lr << "), weight decay " << config_.weight_decay << ", label smoothing "
-           << config_.label_smoothing << ", clip " << config_.clip_grad << (config_.augment ? ", augment (crop padding " + std::to_string(config_.crop_padding) + ", flips)" : "");
+           << config_.label_smoothing << ", clip " << config_.clip_grad
+           << (config_.augment ? ", augment (crop padding " + std::to_string(config_.crop_padding) + ", flips)" : "")
+           << (config_.tta ? "\nevaluation: each test image and its mirror image, predictions averaged (--tta)" : "");
         if (resumed)
             os << "\nresumed from " << resume_path(config_) << " at step " << state_.step << " of "
                << state_.total_steps << " (epoch " << state_.epoch + 1 << ", batch " << state_.batches_consumed << "), "
@@ -455,7 +467,7 @@ TrainResult Trainer::fit() {
     double last_lr = optimizer_->get_lr(0);
     enum class Stop { kNone, kInterrupted, kStopAfter, kOutOfTime } stop = Stop::kNone;
 
-    auto metrics_row = [&](std::optional<double> test_acc) {
+    auto metrics_row = [&](std::optional<double> test_acc, std::optional<double> test_acc_tta) {
         MetricsRow row;
         row.step = state_.step;
         row.epoch = static_cast<double>(state_.step) / static_cast<double>(spe);
@@ -466,6 +478,7 @@ TrainResult Trainer::fit() {
             row.lr = last_lr;
         }
         row.test_acc = test_acc;
+        row.test_acc_tta = test_acc_tta;
         row.elapsed_s = elapsed();
         metrics.write(row);
         window_loss = window_time = 0;
@@ -474,14 +487,15 @@ TrainResult Trainer::fit() {
     auto evaluate_and_log = [&](const char* what) {
         EvalResult r = evaluate_test();
         eval_s = r.seconds;
-        state_.test_accuracy = r.accuracy;
-        metrics_row(r.accuracy);
-        char line[160];
-        std::snprintf(line, sizeof line, "%s step %lld (epoch %.2f): test accuracy %.2f%%, test loss %.4f (%.1f s)",
-                      what, static_cast<long long>(state_.step),
-                      static_cast<double>(state_.step) / static_cast<double>(spe), 100.0 * r.accuracy, r.loss,
-                      r.seconds);
-        bar.print(line);
+        state_.test_accuracy = reported_accuracy(r);
+        metrics_row(r.accuracy, r.mirrored ? std::optional<double>(r.mirror_accuracy) : std::nullopt);
+        char line[200];
+        std::snprintf(line, sizeof line, "%s step %lld (epoch %.2f): test accuracy %.2f%%, test loss %.4f", what,
+                      static_cast<long long>(state_.step), static_cast<double>(state_.step) / static_cast<double>(spe),
+                      100.0 * r.accuracy, r.loss);
+        std::string text = line;
+        if (r.mirrored) text += fmt("; averaged with the mirror images (--tta): %.2f%%", 100.0 * r.mirror_accuracy);
+        bar.print(text + fmt(" (%.1f s)", r.seconds));
         return r;
     };
 
@@ -542,7 +556,7 @@ TrainResult Trainer::fit() {
             p.eta_s = static_cast<double>(steps_left) * step_s + static_cast<double>(evals_left) * eval_s;
             bar.update(p);
 
-            if (state_.step % config_.log_every == 0) metrics_row(std::nullopt);
+            if (state_.step % config_.log_every == 0) metrics_row(std::nullopt, std::nullopt);
             if (on_step) on_step(*this);
             if (config_.eval_every > 0 && state_.step % config_.eval_every == 0 && state_.step < state_.total_steps &&
                 state_.batches_consumed < spe)
@@ -575,7 +589,7 @@ TrainResult Trainer::fit() {
     TrainResult result;
     result.steps = state_.step;
     if (stop == Stop::kInterrupted || stop == Stop::kStopAfter) {
-        if (window_steps > 0) metrics_row(std::nullopt);
+        if (window_steps > 0) metrics_row(std::nullopt, std::nullopt);
         result.checkpoint_path = save_checkpoint();
         result.elapsed_s = state_.elapsed_s;
         result.interrupted = stop == Stop::kInterrupted;
@@ -594,7 +608,7 @@ TrainResult Trainer::fit() {
     state_.finished = state_.step >= state_.total_steps;
     result.checkpoint_path = save_checkpoint();
     save_model((std::filesystem::path(out_dir_) / "model.safetensors").string(), *model_, config_);
-    result.test_accuracy = final_eval.accuracy;
+    result.test_accuracy = reported_accuracy(final_eval);
     result.finished = state_.finished;
     result.out_of_time = stop == Stop::kOutOfTime;
     result.elapsed_s = elapsed();
@@ -602,7 +616,10 @@ TrainResult Trainer::fit() {
     os << "trained " << state_.step << " steps in " << format_duration(result.elapsed_s) << "; saved "
        << result.checkpoint_path << ", " << (std::filesystem::path(out_dir_) / "model.safetensors").string() << ", "
        << metrics.path() << "\n"
-       << "test accuracy: " << fmt("%.2f", 100.0 * final_eval.accuracy) << "%";
+       << (final_eval.mirrored ? "the test accuracy below averages each test image's prediction with its mirror "
+                                 "image's (--tta); without: " + fmt("%.2f", 100.0 * final_eval.accuracy) + "%\n"
+                               : "")
+       << "test accuracy: " << fmt("%.2f", 100.0 * reported_accuracy(final_eval)) << "%";
     bar.print(os.str());
     return result;
 }

@@ -2,7 +2,7 @@
 // Line plots drawn pixel by pixel (axes, "nice" ticks, antialiased lines, a legend), and the
 // training curves of a run from the trainer's metrics.csv:
 //
-//   step,epoch,loss,lr,train_acc,test_acc,images_per_s,elapsed_s
+//   step,epoch,loss,lr,train_acc,test_acc,test_acc_tta,images_per_s,elapsed_s
 //   50,0.107,1.8421,0.000751,0.3525,,702.1,9.8
 //
 //   viz::Table m = viz::read_csv("runs/fashion_mnist/metrics.csv");
