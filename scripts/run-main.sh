@@ -29,7 +29,7 @@ build/release/tutorials/07_train_fashion_mnist "$@" || status=$?
 cat <<EOF
 
 ==> what next
-  curves:    $out/metrics.csv   (step, epoch, loss, lr, train_acc, test_acc, images_per_s, elapsed_s)
+  curves:    $out/metrics.csv   (step, epoch, loss, lr, train_acc, test_acc, test_acc_tta, images_per_s, elapsed_s)
   resume:    build/release/tutorials/07_train_fashion_mnist --resume $out/checkpoint.safetensors
              (continues an interrupted run exactly where it stopped, with its settings)
   evaluate:  build/release/tutorials/08_evaluate $out/model.safetensors
