@@ -12,7 +12,8 @@
 //   lr            the learning rate of the last of those steps
 //   train_acc     training accuracy over the same steps (of the augmented images, in train mode)
 //   test_acc      test accuracy; empty on rows without an evaluation
-//   test_acc_tta  with --tta: the accuracy of predictions averaged with the mirror images'; else empty
+//   test_acc_tta  with --tta, on the final evaluation's row: the accuracy of the predictions averaged
+//                 with the mirror images'; else empty
 //   images_per_s  training images per second over those steps (evaluation time excluded)
 //   elapsed_s     wall time of the run so far (over all its sessions when resumed)
 // An empty cell means "no value" (e.g. loss on an evaluation row right after a logging row).

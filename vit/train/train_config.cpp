@@ -190,9 +190,9 @@ const std::vector<Flag>& flags() {
         t.push_back(int_flag("eval-batch-size", "B", "test images per forward pass when evaluating",
                              &TrainConfig::eval_batch_size));
         t.push_back(switch_flag("tta",
-                                "test-time augmentation: classify each test image and its mirror image and average "
-                                "the two predicted distributions; the run reports this accuracy (and the plain one "
-                                "beside it). Suits models trained with flips (--augment)",
+                                "test-time augmentation: the final evaluation also classifies each test image's mirror "
+                                "image and averages the two predicted distributions; the run reports this accuracy "
+                                "(and the plain one beside it). Suits models trained with flips (--augment)",
                                 &TrainConfig::tta));
         t.push_back(int_flag("log-every", "N",
                              "a metrics.csv row every N steps (and a progress line, when stdout is not a terminal)",

@@ -59,7 +59,7 @@ struct TrainConfig {
     double time_budget = 585;  // seconds for the whole run, final evaluation included (0 = none)
     int64_t eval_every = 0;    // also evaluate every N steps (0 = only after each epoch)
     int64_t eval_batch_size = 1000;
-    bool tta = true;           // evaluate also on mirror images and average (test-time augmentation)
+    bool tta = true;           // the final evaluation also averages with the mirror images (test-time augmentation)
     int64_t log_every = 50;  // a metrics.csv row (and a progress line when not a terminal) every N steps
     int64_t stop_after = 0;  // stop, as Ctrl-C does, after this run has made N steps (0 = never)
     std::string out = "runs/fashion_mnist";  // checkpoint.safetensors, model.safetensors, metrics.csv

@@ -245,24 +245,45 @@ Trainer::Timing Trainer::measure_speed() {
             if ((n >= 3 && seconds >= 2.0) || n >= 20 || seconds > 8.0 || per_step > 1.5 * beat) return per_step;
         }
     };
+    // The mean seconds of n steps.
+    auto timed_steps = [&](int64_t n) {
+        const auto start = clock::now();
+        for (int64_t i = 0; i < n; ++i) step();
+        return std::chrono::duration<double>(clock::now() - start).count() / static_cast<double>(n);
+    };
     const double no_limit = std::numeric_limits<double>::infinity();
     Timing t;
     t.threads = get_num_threads();
     if (config_.threads == 0 && t.threads > 1) {
-        // One thread first (cheap to measure even on a busy machine), then all of them, cut short
-        // as soon as they are clearly slower.
+        // One thread against all of them, in alternating rounds, keeping each one's best round: a
+        // shared host slows one core or the other for a second here and there, and a single
+        // measurement of each caught in such a second picks the wrong one (it did, picking one
+        // thread that trained 30 % slower). A setting clearly slower than the other in a round is
+        // not measured again (on a busy machine all cores lose by far).
         const int many = t.threads;
         set_num_threads(1);
-        const double one_s = seconds_per_step(no_limit);
+        step();  // the first step after a change allocates and warms the caches; not counted
+        double one_s = timed_steps(1), many_s = no_limit;
+        const int64_t n = std::clamp<int64_t>(static_cast<int64_t>(0.4 / one_s), 2, 10);  // ~0.4 s a round
         set_num_threads(many);
-        const double many_s = seconds_per_step(one_s);
-        if (one_s <= many_s) {
+        step();
+        const auto rounds_start = clock::now();
+        for (int round = 0; round < 3; ++round) {
+            if (round > 0 && std::chrono::duration<double>(clock::now() - rounds_start).count() > 5.0) break;
+            if (round == 0 || many_s < 1.5 * one_s) {
+                set_num_threads(many);
+                many_s = std::min(many_s, timed_steps(n));
+            }
             set_num_threads(1);
+            one_s = std::min(one_s, timed_steps(n));
+        }
+        if (one_s <= many_s) {
             t.threads = 1;
             t.step_s = one_s;
             t.threads_other = many;
             t.step_s_other = many_s;
         } else {
+            set_num_threads(many);
             t.step_s = many_s;
             t.threads_other = 1;
             t.step_s_other = one_s;
@@ -280,8 +301,7 @@ Trainer::Timing Trainer::measure_speed() {
         const auto e0 = clock::now();
         (*probe)(test_images);
         const double per_image = std::chrono::duration<double>(clock::now() - e0).count() / static_cast<double>(eb);
-        // --tta runs the model twice per image (the image and its mirror)
-        t.eval_s = per_image * static_cast<double>(test_set_->size()) * (config_.tta ? 2.0 : 1.0);
+        t.eval_s = per_image * static_cast<double>(test_set_->size());
     }
     set_rng_state(rng);
     return t;
@@ -321,7 +341,8 @@ void Trainer::plan_schedule() {
     int64_t total = max_total;
     if (config_.time_budget > 0) {
         timing_ = measure_speed();
-        const double left = config_.time_budget - elapsed() - budget_margin(config_.time_budget);
+        const double left = config_.time_budget - elapsed() - budget_margin(config_.time_budget) -
+                            final_eval_extra(timing_.eval_s);
         total = steps_that_fit(left, timing_.step_s, timing_.eval_s, 0, max_total, spe, config_.eval_every);
         total = std::max<int64_t>(total, 1);
     }
@@ -342,7 +363,8 @@ void Trainer::plan_schedule() {
 bool Trainer::replan(double step_s, double eval_s) {
     const int64_t spe = loader_->num_batches();
     const int64_t max_total = config_.epochs * spe;
-    const double left = config_.time_budget - elapsed() - budget_margin(config_.time_budget);
+    const double left =
+        config_.time_budget - elapsed() - budget_margin(config_.time_budget) - final_eval_extra(eval_s);
     int64_t total = state_.step +
                     steps_that_fit(left, step_s, eval_s, state_.step, max_total - state_.step, spe, config_.eval_every);
     total = std::max(total, state_.step);
@@ -394,9 +416,12 @@ Trainer::StepResult Trainer::train_step(const data::Batch& batch) {
     return r;
 }
 
-EvalResult Trainer::evaluate_test() {
-    return evaluate(*model_, *test_set_, config_.eval_batch_size, 28, /*with_mirror=*/config_.tta);
+EvalResult Trainer::evaluate_test(bool final) {
+    return evaluate(*model_, *test_set_, config_.eval_batch_size, 28, /*with_mirror=*/final && config_.tta);
 }
+
+// The final evaluation's cost beyond an ordinary one: with --tta it also runs the mirror images.
+double Trainer::final_eval_extra(double eval_s) const { return config_.tta ? eval_s : 0.0; }
 
 // The accuracy a run reports: with --tta the mirror-averaged one.
 static double reported_accuracy(const EvalResult& r) { return r.mirrored ? r.mirror_accuracy : r.accuracy; }
@@ -436,7 +461,7 @@ TrainResult Trainer::fit() {
            << config_.min_lr << "), weight decay " << config_.weight_decay << ", label smoothing "
            << config_.label_smoothing << ", clip " << config_.clip_grad
            << (config_.augment ? ", augment (crop padding " + std::to_string(config_.crop_padding) + ", flips)" : "")
-           << (config_.tta ? "\nevaluation: each test image and its mirror image, predictions averaged (--tta)" : "");
+           << (config_.tta ? "\nfinal evaluation: also each test image's mirror image, the two predictions averaged (--tta)" : "");
         if (resumed)
             os << "\nresumed from " << resume_path(config_) << " at step " << state_.step << " of "
                << state_.total_steps << " (epoch " << state_.epoch + 1 << ", batch " << state_.batches_consumed << "), "
@@ -484,9 +509,9 @@ TrainResult Trainer::fit() {
         window_loss = window_time = 0;
         window_correct = window_seen = window_steps = 0;
     };
-    auto evaluate_and_log = [&](const char* what) {
-        EvalResult r = evaluate_test();
-        eval_s = r.seconds;
+    auto evaluate_and_log = [&](const char* what, bool final) {
+        EvalResult r = evaluate_test(final);
+        eval_s = r.mirrored ? r.seconds / 2 : r.seconds;  // the seconds of one pass over the test set
         state_.test_accuracy = reported_accuracy(r);
         metrics_row(r.accuracy, r.mirrored ? std::optional<double>(r.mirror_accuracy) : std::nullopt);
         char line[200];
@@ -511,7 +536,7 @@ TrainResult Trainer::fit() {
                 stop = Stop::kStopAfter;
                 break;
             }
-            if (budget && !time_left_for_step(step_s, eval_s)) {
+            if (budget && !time_left_for_step(step_s, eval_s + final_eval_extra(eval_s))) {
                 stop = Stop::kOutOfTime;
                 break;
             }
@@ -553,20 +578,22 @@ TrainResult Trainer::fit() {
             p.lr = last_lr;
             const int64_t steps_left = state_.total_steps - state_.step;
             const int64_t evals_left = 1 + (state_.total_steps - 1) / spe - state_.step / spe;
-            p.eta_s = static_cast<double>(steps_left) * step_s + static_cast<double>(evals_left) * eval_s;
+            p.eta_s = static_cast<double>(steps_left) * step_s + static_cast<double>(evals_left) * eval_s +
+                      final_eval_extra(eval_s);
             bar.update(p);
 
             if (state_.step % config_.log_every == 0) metrics_row(std::nullopt, std::nullopt);
             if (on_step) on_step(*this);
             if (config_.eval_every > 0 && state_.step % config_.eval_every == 0 && state_.step < state_.total_steps &&
                 state_.batches_consumed < spe)
-                evaluate_and_log("eval:");
+                evaluate_and_log("eval:", false);
         }
         if (stop != Stop::kNone || state_.batches_consumed < spe || state_.step >= state_.total_steps) break;
 
         // The end of an epoch with more to come: evaluate, save a checkpoint, revise the plan.
         // (test_acc = evaluate(model, test_loader); torch.save(checkpoint, path))
-        if (!budget || time_left_for_step(step_s, 2 * eval_s)) evaluate_and_log("epoch end:");
+        if (!budget || time_left_for_step(step_s, 2 * eval_s + final_eval_extra(eval_s)))
+            evaluate_and_log("epoch end:", false);
         state_.epoch += 1;
         state_.batches_consumed = 0;
         state_.epoch_loss_sum = 0;
@@ -604,7 +631,7 @@ TrainResult Trainer::fit() {
     if (stop == Stop::kOutOfTime)
         bar.print("time budget: stopping at step " + std::to_string(state_.step) + " of " +
                   std::to_string(state_.total_steps) + " to leave time for the final evaluation");
-    EvalResult final_eval = evaluate_and_log("final:");
+    EvalResult final_eval = evaluate_and_log("final:", true);
     state_.finished = state_.step >= state_.total_steps;
     result.checkpoint_path = save_checkpoint();
     save_model((std::filesystem::path(out_dir_) / "model.safetensors").string(), *model_, config_);

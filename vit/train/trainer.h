@@ -97,8 +97,11 @@ class Trainer {
     };
     StepResult train_step(const data::Batch& batch);
 
-    // The test accuracy now (eval mode, no graph, config.eval_batch_size images at a time).
-    EvalResult evaluate_test();
+    // The test accuracy now (eval mode, no graph, config.eval_batch_size images at a time). The
+    // final evaluation of a --tta run also averages with the mirror images; the others do not
+    // (each would cost a second pass over the test set, ~5 % of a ten-minute budget in all).
+    EvalResult evaluate_test(bool final = false);
+    double final_eval_extra(double eval_s) const;
 
     // Writes <out>/checkpoint.safetensors with the current position; returns its path.
     std::string save_checkpoint();
