@@ -380,6 +380,38 @@ TEST_CASE("train: a small run lowers the loss and writes metrics.csv, the checkp
     }
 }
 
+TEST_CASE("train: --threads 0 re-checks the thread count on real steps, and the weights do not change") {
+    // 64 steps: the trainer runs steps 40-59 on the other thread count (one, when the machine has
+    // more cores) and keeps the faster; the run must end with the weights of a one-thread run.
+    auto config = [](const std::string& out, int64_t threads) {
+        train::TrainConfig c = tiny_config(out);
+        c.train_subset = 512;
+        c.test_subset = 100;
+        c.batch_size = 16;
+        c.epochs = 2;  // 32 steps per epoch
+        c.dim = 64;    // kernels large enough to be split between threads ([16*17, 64] x [64, 192])
+        c.mlp_dim = 128;
+        c.heads = 4;
+        c.threads = threads;
+        return c;
+    };
+    const int cores = xg::get_num_threads();
+    std::ostringstream log_auto, log_one;
+    train::Trainer automatic(config(temp_dir("threads_auto"), 0), log_auto);
+    train::TrainResult ra = automatic.fit();
+    train::Trainer one(config(temp_dir("threads_one"), 1), log_one);
+    train::TrainResult rb = one.fit();
+    xg::set_num_threads(cores);
+    REQUIRE(ra.steps == 64);
+    REQUIRE(rb.steps == 64);
+    const std::string what = contains(log_auto.str(), "threads: ") ? "switched" : "kept its thread count";
+    MESSAGE(cores << " threads available; the automatic run " << what);
+    auto a = automatic.model().state_dict(), b = one.model().state_dict();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) CHECK_MESSAGE(identical(a[i].second, b[i].second), a[i].first);
+    CHECK(ra.test_accuracy == rb.test_accuracy);
+}
+
 // ---- resume -----------------------------------------------------------------------------------------
 
 TEST_CASE("train: a run stopped and resumed twice ends bit-identical to the same run straight through") {

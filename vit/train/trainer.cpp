@@ -435,6 +435,56 @@ std::string Trainer::save_checkpoint() {
 
 // ---- the loop ------------------------------------------------------------------------------------
 
+namespace {
+
+// Re-checks on real training steps whether one thread or all of them train faster. The speed
+// check before training measures a few seconds, and a shared host has slow seconds (the kernel
+// writing out a build that just finished is one: it made two fresh-clone runs pick one thread,
+// 30 % slower than two). So every kEvery steps, kWindow steps on the current count are compared
+// with the next kWindow steps on the other count, and the faster keeps the job. Every kernel
+// gives the same bits on any thread count: the weights do not depend on what this decides.
+class ThreadTuner {
+  public:
+    static constexpr int64_t kWindow = 20, kEvery = 1000;
+
+    ThreadTuner(bool enabled, int current, int other) : enabled_(enabled), current_(current), other_(other) {}
+
+    // Call before each training step: the window on the other count starts here.
+    void before_step() const {
+        if (enabled_ && n_ == lead_ + kWindow) set_num_threads(other_);
+    }
+
+    // Call after each step with its seconds; returns a line to print when the count changed.
+    std::string after_step(double seconds) {
+        if (!enabled_) return {};
+        if (n_ >= lead_ + kWindow) {
+            other_s_ += seconds;
+        } else if (n_ >= lead_) {
+            current_s_ += seconds;
+        }
+        if (++n_ < lead_ + 2 * kWindow) return {};
+        std::string line;
+        if (other_s_ < 0.95 * current_s_) {  // clearly faster: switch
+            line = "threads: " + std::to_string(other_) + " from now on (" + fmt("%.3f", other_s_ / kWindow) +
+                   " s/step against " + fmt("%.3f", current_s_ / kWindow) + " on " + std::to_string(current_) + ")";
+            std::swap(current_, other_);
+        }
+        set_num_threads(current_);
+        n_ = 0;
+        lead_ = kEvery - 2 * kWindow;
+        current_s_ = other_s_ = 0;
+        return line;
+    }
+
+  private:
+    bool enabled_;
+    int current_, other_;
+    int64_t n_ = 0, lead_ = kWindow;  // the first check starts after kWindow warm-up steps
+    double current_s_ = 0, other_s_ = 0;
+};
+
+}  // namespace
+
 TrainResult Trainer::fit() {
     SigintScope sigint;
     const int64_t spe = loader_->num_batches();
@@ -491,6 +541,11 @@ TrainResult Trainer::fit() {
     int64_t plan_steps = 0, session_steps = 0;
     double last_lr = optimizer_->get_lr(0);
     enum class Stop { kNone, kInterrupted, kStopAfter, kOutOfTime } stop = Stop::kNone;
+    // --threads 0: keep checking one thread against all of them (the speed check's pair, or after
+    // a run without a budget, all the cores against one)
+    const int threads_now = get_num_threads();
+    const int threads_other = timing_.threads_other > 0 ? timing_.threads_other : (threads_now > 1 ? 1 : 0);
+    ThreadTuner threads(config_.threads == 0 && threads_other > 0, threads_now, threads_other);
 
     auto metrics_row = [&](std::optional<double> test_acc, std::optional<double> test_acc_tta) {
         MetricsRow row;
@@ -545,8 +600,10 @@ TrainResult Trainer::fit() {
 
             const auto t0 = std::chrono::steady_clock::now();
             last_lr = optimizer_->get_lr(0);  // the lr this step uses (scheduler.step() then sets the next)
+            threads.before_step();
             StepResult r = train_step(batch);
             const double dt = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+            if (std::string line = threads.after_step(dt); !line.empty()) bar.print(line);
 
             const int64_t bs = batch.labels.numel();
             state_.batches_consumed = loader_->batches_consumed();
