@@ -261,16 +261,32 @@ TEST_CASE("train: settings round-trip through checkpoint metadata exactly") {
     CHECK(d.seed == c.seed);
     CHECK(d.to_metadata() == c.to_metadata());
 
-    // A file from before --patch-overlap existed has no such key: its patches did not overlap.
-    c.patch_embedding = "conv";
-    c.patch_overlap = 2;
-    std::map<std::string, std::string> old = c.to_metadata();
-    old.erase("patch-overlap");
+    // Applying some settings leaves the others as they are (a resume applies --threads, --out, ...).
     train::TrainConfig e;
+    e.patch_embedding = "conv";
     e.patch_overlap = 3;
-    e.apply_metadata(old);
-    CHECK(e.patch_overlap == 0);
-    CHECK(e.patch_embedding == "conv");
+    e.tta = true;
+    e.apply_metadata({{"threads", "1"}, {"out", "elsewhere"}});
+    CHECK(e.patch_overlap == 3);
+    CHECK(e.tta);
+    CHECK(e.threads == 1);
+}
+
+TEST_CASE("train: a model file written before --patch-overlap and --tta existed loads with both off") {
+    const std::string dir = temp_dir("old_file");
+    train::TrainConfig c = tiny_config(dir);  // linear patch embedding, no overlap, no --tta
+    xg::manual_seed(0);
+    xg::vit::VisionTransformer model(c.vit_config());
+    const std::string path = dir + "/model.safetensors";
+    train::save_model(path, model, c);
+    xg::SafetensorsFile f = xg::load_safetensors(path);
+    REQUIRE(f.metadata.erase("config.patch-overlap") == 1);
+    REQUIRE(f.metadata.erase("config.tta") == 1);
+    xg::save_safetensors(path, f.tensors, f.metadata);
+    train::TrainedModel m = train::load_trained_model(path);  // the new defaults (conv, overlap 2) would not fit
+    CHECK(m.config.patch_overlap == 0);
+    CHECK_FALSE(m.config.tta);
+    CHECK(m.config.patch_embedding == "linear");
 }
 
 // ---- the generator's state -----------------------------------------------------------------------
@@ -496,6 +512,9 @@ TEST_CASE("train: --resume keeps the checkpoint's settings; changing the model o
     const std::string dir = temp_dir("resume_flags");
     train::TrainConfig c = tiny_config(dir);
     c.stop_after = 2;
+    c.patch_embedding = "conv";  // settings other than the defaults must come back from the checkpoint
+    c.patch_overlap = 1;
+    c.tta = true;
     {
         std::ostringstream log;
         train::Trainer(c, log).fit();
@@ -519,6 +538,14 @@ TEST_CASE("train: --resume keeps the checkpoint's settings; changing the model o
     CHECK(r.out == other);
     CHECK(r.time_budget == 30);
     CHECK(*r.resume == ck);
+    CHECK(r.patch_overlap == 1);
+    CHECK(r.tta);
+    // The trainer rebuilds the checkpoint's model (9 x 9 kernels) and goes on.
+    r.stop_after = 1;
+    r.time_budget = 0;
+    std::ostringstream log;
+    train::TrainResult more = train::Trainer(r, log).fit();
+    CHECK(more.steps == 3);
     // --resume alone: <out>/checkpoint.safetensors
     CHECK(*resolve({"--resume", "--out", dir}).resume == ck);
     CHECK(contains(error_of([&] {

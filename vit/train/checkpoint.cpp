@@ -56,6 +56,9 @@ TrainConfig read_config(const SafetensorsFile& f, const std::string& path, const
         if (key.rfind("config.", 0) == 0) flags[key.substr(7)] = value;
     XG_CHECK(!flags.empty(), loc, "checkpoint " << path << ": no settings (config.*) in its metadata");
     TrainConfig config;
+    // A file written before a flag existed has no key for it: it ran with what is now that flag's off.
+    config.patch_overlap = 0;  // --patch-overlap
+    config.tta = false;        // --tta
     try {
         config.apply_metadata(flags, loc);
         config.validate(loc);

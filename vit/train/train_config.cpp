@@ -280,8 +280,6 @@ std::map<std::string, std::string> TrainConfig::to_metadata() const {
 }
 
 void TrainConfig::apply_metadata(const std::map<std::string, std::string>& metadata, SrcLoc loc) {
-    // Files written before --patch-overlap existed have no such key: their patches did not overlap.
-    if (!metadata.contains("patch-overlap")) patch_overlap = 0;
     for (const Flag& f : flags()) {
         auto it = metadata.find(f.name);
         if (it != metadata.end()) f.set(*this, it->second, loc);
