@@ -198,6 +198,14 @@ def measure_rss(xgrad, name, threads, steps=3):
     return x, t
 
 
+def settle():
+    """Let the side that just ran go quiet before the other starts. OpenBLAS's idle threads (in the
+    PyTorch worker) keep spinning for a while after its last call (THREAD_TIMEOUT, ~2^28 cycles,
+    tens of ms), and xgrad's pool for 50 us; a spinning thread on one of two cores would slow
+    whichever side runs next with two threads."""
+    time.sleep(0.3)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--xgrad", default=str(ROOT / "build" / "release" / "bench" / "bench_workloads"),
@@ -237,9 +245,11 @@ def main():
                 pt.ask(command)
                 xs, ts, xc, tc = [], [], [], []
                 for _ in range(args.rounds):
+                    settle()
                     answer = xg.ask(command)
                     xs += answer["seconds"]
                     xc += answer["cpu_seconds"]
+                    settle()
                     answer = pt.ask(command)
                     ts += answer["seconds"]
                     tc += answer["cpu_seconds"]

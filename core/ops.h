@@ -51,6 +51,11 @@ Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opti
 Tensor bernoulli(const Tensor& probabilities, SrcLoc loc = SrcLoc::current());  // 0/1 per element
 Tensor bernoulli(const Shape& shape, double p, TensorOptions options = {}, SrcLoc loc = SrcLoc::current());
 Tensor randn_like(const Tensor& t);
+namespace detail {
+// out[0..n) = 0/1 bytes, the same draws in the same order as bernoulli(shape, p) with n elements
+// makes: F::dropout keeps its mask in one byte per element instead of a float tensor.
+void bernoulli_bytes(uint8_t* out, int64_t n, double p);
+}  // namespace detail
 Tensor rand_like(const Tensor& t);
 Tensor randperm(int64_t n, TensorOptions options = dtype(kInt64));
 
@@ -155,6 +160,9 @@ Tensor bmm(const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
 // ---- softmax family (core/ops/softmax.cpp) ------------------------------------------------
 Tensor softmax(const Tensor& x, int64_t dim, SrcLoc loc = SrcLoc::current());
 Tensor log_softmax(const Tensor& x, int64_t dim, SrcLoc loc = SrcLoc::current());
+// dL/dx of y = softmax(x, dim) from g = dL/dy and y itself (torch._softmax_backward_data):
+// y * (g - sum(g * y, dim)). Not differentiable; fused ops call it from their backward.
+Tensor softmax_backward_data(const Tensor& grad, const Tensor& output, int64_t dim, SrcLoc loc = SrcLoc::current());
 
 // ---- autograd-aware helpers ---------------------------------------------------------------
 // Sums `grad` down to `shape` (the reverse of broadcasting): every backward of a broadcasting

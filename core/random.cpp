@@ -489,6 +489,12 @@ Tensor bernoulli(const Shape& shape, double p, TensorOptions options, SrcLoc loc
     return finish(t, options);
 }
 
+void detail::bernoulli_bytes(uint8_t* out, int64_t n, double p) {
+    Generator& gen = global_generator();
+    std::lock_guard lock(gen.mutex());
+    gen.fill_bernoulli<uint8_t>(out, n, p);
+}
+
 Tensor randn_like(const Tensor& t) {
     XG_CHECK(t.defined(), SrcLoc::current(), "randn_like: the tensor is undefined");
     return randn(t.shape(), dtype(t.dtype()));

@@ -57,6 +57,33 @@ Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, cons
                                     const Tensor& attn_mask = {}, double dropout_p = 0.0, bool is_causal = false,
                                     SrcLoc loc = SrcLoc::current());
 
+// How F::scaled_dot_product_attention (and so nn::MultiheadAttention with need_weights=false, as
+// in TransformerEncoderLayer) runs. Composed: one core op per step (div, matmul, add, softmax,
+// dropout, matmul), each its own graph node, as PyTorch 1.13 does; the path to step through in
+// gdb and to see in a graph picture. Fused: the same kernels in one op with one node,
+// ScaledDotProductAttentionBackward0, whose backward keeps less memory (no copy of the scaled q
+// or of the weights after dropout; the dropout mask in bytes) and runs fewer passes; the same
+// forward values, gradients equal up to float rounding (nn/functional/attention.cpp).
+// Auto (the default): fused when the attention weights have at least kFuseAttentionAt elements
+// (batch * heads * L * S), composed below that, so the tutorials' small models show every op
+// and a training batch gets the memory back. Like torch.backends.cuda.sdp_kernel, a setting of
+// the whole process; AttentionKernelGuard sets it for a scope.
+enum class AttentionKernel { Auto, Fused, Composed };
+inline constexpr int64_t kFuseAttentionAt = int64_t{1} << 15;
+void set_attention_kernel(AttentionKernel kernel);
+AttentionKernel attention_kernel();
+
+class AttentionKernelGuard {
+  public:
+    explicit AttentionKernelGuard(AttentionKernel kernel) : previous_(attention_kernel()) { set_attention_kernel(kernel); }
+    ~AttentionKernelGuard() { set_attention_kernel(previous_); }
+    AttentionKernelGuard(const AttentionKernelGuard&) = delete;
+    AttentionKernelGuard& operator=(const AttentionKernelGuard&) = delete;
+
+  private:
+    AttentionKernel previous_;
+};
+
 // The same, also returning the attention weights softmax(q k^T / sqrt(E) + mask) (after dropout,
 // as PyTorch returns them):   output: [..., L, Ev]   weights: [..., L, S]
 AttentionOutput scaled_dot_product_attention_with_weights(const Tensor& query, const Tensor& key, const Tensor& value,

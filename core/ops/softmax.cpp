@@ -184,6 +184,21 @@ void for_each_block(const Layout& l, int64_t scratch_buffers, RowFn row, Strided
     for (int64_t o = 0; o < l.outer; ++o) strided(o * l.n * l.inner, scratch.data());
 }
 
+// dL/dx from g = dL/dy and y (the forward's contiguous output): one pass per row.
+Tensor backward_impl(const Tensor& g, const Tensor& y, const Layout& l, Kind kind) {
+    Tensor gc = g.contiguous();
+    Tensor dx = detail::make_empty(y.shape(), y.dtype());
+    XG_DISPATCH_FLOAT(y.dtype(), T, [&] {
+        const T* yp = y.data_ptr<T>();
+        const T* gp = gc.data_ptr<T>();
+        T* dp = dx.data_ptr<T>();
+        for_each_block<T>(
+            l, 1, [&](int64_t at) { backward_row(yp + at, gp + at, dp + at, l.n, kind); },
+            [&](int64_t at, T* scratch) { backward_strided(yp + at, gp + at, dp + at, l.n, l.inner, kind, scratch); });
+    });
+    return dx;
+}
+
 Tensor softmax_impl(const Tensor& x, int64_t dim_in, Kind kind, const SrcLoc& loc) {
     const char* op = kind == Kind::Softmax ? "softmax" : "log_softmax";
     XG_CHECK(x.defined(), loc, op << ": the input tensor is undefined");
@@ -207,20 +222,7 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, Kind kind, const SrcLoc& lo
     if (autograd::needs_grad({&x})) {
         autograd::attach(out, kind == Kind::Softmax ? "SoftmaxBackward0" : "LogSoftmaxBackward0", loc, {x},
                          [sy = SavedTensor(out), l, kind](const Tensor& g) -> std::vector<Tensor> {
-                             const Tensor& y = sy.get();  // fresh and contiguous
-                             Tensor gc = g.contiguous();
-                             Tensor dx = detail::make_empty(y.shape(), y.dtype());
-                             XG_DISPATCH_FLOAT(y.dtype(), T, [&] {
-                                 const T* yp = y.data_ptr<T>();
-                                 const T* gp = gc.data_ptr<T>();
-                                 T* dp = dx.data_ptr<T>();
-                                 for_each_block<T>(
-                                     l, 1, [&](int64_t at) { backward_row(yp + at, gp + at, dp + at, l.n, kind); },
-                                     [&](int64_t at, T* scratch) {
-                                         backward_strided(yp + at, gp + at, dp + at, l.n, l.inner, kind, scratch);
-                                     });
-                             });
-                             return {dx};
+                             return {backward_impl(g, sy.get(), l, kind)};
                          });
     }
     return out;
@@ -230,6 +232,20 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, Kind kind, const SrcLoc& lo
 
 Tensor softmax(const Tensor& x, int64_t dim, SrcLoc loc) { return softmax_impl(x, dim, Kind::Softmax, loc); }
 Tensor log_softmax(const Tensor& x, int64_t dim, SrcLoc loc) { return softmax_impl(x, dim, Kind::LogSoftmax, loc); }
+
+Tensor softmax_backward_data(const Tensor& grad, const Tensor& output, int64_t dim_in, SrcLoc loc) {
+    const char* op = "softmax_backward_data";
+    XG_CHECK(grad.defined() && output.defined(), loc, op << ": grad and output must be defined tensors");
+    XG_CHECK(is_floating(output.dtype()) && grad.dtype() == output.dtype(), loc,
+             op << ": expects grad and output of one floating dtype, got " << dtype_name(grad.dtype()) << " and "
+                << dtype_name(output.dtype()));
+    XG_CHECK(grad.shape() == output.shape(), loc,
+             op << ": grad " << shape_str(grad.shape()) << " and output " << shape_str(output.shape())
+                << " must have the same shape");
+    const int64_t dim = wrap_dim(dim_in, output.dim(), op, loc);
+    Tensor y = output.is_contiguous() ? output.detach() : output.detach().contiguous();
+    return backward_impl(grad.detach(), y, layout_of(output.shape(), dim), Kind::Softmax);
+}
 
 Tensor Tensor::softmax(int64_t dim, SrcLoc loc) const { return xg::softmax(*this, dim, loc); }
 Tensor Tensor::log_softmax(int64_t dim, SrcLoc loc) const { return xg::log_softmax(*this, dim, loc); }

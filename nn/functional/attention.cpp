@@ -1,19 +1,30 @@
 // F::scaled_dot_product_attention and F::multi_head_attention_forward (declared in nn/attention.h).
 //
-// Attention is composed of differentiable core ops, so there is no hand-written backward here:
+// Attention is, written out with differentiable core ops (scaled_dot_product_attention_with_weights):
 //   scores  = (q / sqrt(E)) @ k^T + mask     MatmulBackward: dL/dq = g @ k / sqrt(E), dL/dk = g^T @ q / sqrt(E)
 //   weights = softmax(scores)                SoftmaxBackward: dL/ds = w * (g - sum(g * w))
 //   output  = weights @ v                    MatmulBackward: dL/dw = g @ v^T, dL/dv = w^T @ g
-// and the engine runs those backwards in reverse. The heads are never looped over: they are one
-// more batch dim of the batched matmul, [N, H, L, Dh], made by views of the projected tensors.
+// and the engine runs those backwards in reverse. That is the path PyTorch 1.13 takes, and ours
+// when the weights are returned too. When only the output is wanted (nn::MultiheadAttention with
+// need_weights=false, as in TransformerEncoderLayer), fused_attention runs the same kernels as one
+// op with the same backward math written out, which keeps less memory for the backward. The heads
+// are never looped over: they are one more batch dim of the batched matmul, [N, H, L, Dh], made
+// by views of the projected tensors.
+#include <atomic>
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <vector>
 
+#include "core/autograd/grad_mode.h"
+#include "core/autograd/node.h"
 #include "nn/attention.h"
 #include "nn/functional.h"
+#include "nn/functional/dropout_mask.h"
 
 namespace xg::nn::functional {
+
+using autograd::SavedTensor;
 
 namespace {
 
@@ -116,9 +127,12 @@ Tensor additive_mask(const Tensor& mask, DType dtype, SrcLoc loc) {
                  zeros({}, xg::dtype(dtype)), loc);  // [mask's shape]
 }
 
-AttentionOutput scaled_dot_product_attention_with_weights(const Tensor& query, const Tensor& key, const Tensor& value,
-                                                          const Tensor& attn_mask, double dropout_p, bool is_causal,
-                                                          SrcLoc loc) {
+namespace {
+
+// The argument checks shared by both attention functions; returns the additive mask to use
+// (the causal one, the given one made additive, or undefined).
+Tensor check_attention_args(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& attn_mask,
+                            double dropout_p, bool is_causal, const SrcLoc& loc) {
     const char* op = "scaled_dot_product_attention";
     XG_CHECK(query.defined() && key.defined() && value.defined(), loc,
              op << ": query, key and value must all be defined tensors");
@@ -138,7 +152,7 @@ AttentionOutput scaled_dot_product_attention_with_weights(const Tensor& query, c
              op << ": dropout probability has to be between 0 and 1, but got " << dropout_p);
     XG_CHECK(!(is_causal && attn_mask.defined()), loc,
              op << ": pass either attn_mask or is_causal=true, not both (fold the causal mask into attn_mask)");
-    const int64_t L = query.size(-2), S = key.size(-2), E = query.size(-1);
+    const int64_t L = query.size(-2), S = key.size(-2);
     if (attn_mask.defined()) {
         const int64_t md = attn_mask.dim();
         XG_CHECK(md >= 1 && (attn_mask.size(-1) == S || attn_mask.size(-1) == 1) &&
@@ -148,15 +162,89 @@ AttentionOutput scaled_dot_product_attention_with_weights(const Tensor& query, c
                     << L << ", S=" << S << "] of query " << shape_str(query.shape()) << " and key "
                     << shape_str(key.shape()));
     }
+    return is_causal ? causal_mask(L, S, query.dtype()) : to_additive(attn_mask, query.dtype(), loc);
+}
 
+std::atomic<AttentionKernel> g_attention_kernel{AttentionKernel::Auto};
+
+// Whether to take the fused path (see set_attention_kernel in nn/attention.h). It needs q, k and
+// v with the same batch dims (no broadcasting), a mask that is a constant and p < 1; anything
+// else takes the composed path whatever the setting.
+bool use_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double dropout_p) {
+    const AttentionKernel setting = g_attention_kernel.load(std::memory_order_relaxed);
+    if (setting == AttentionKernel::Composed) return false;
+    if (q.dim() != k.dim() || k.dim() != v.dim() || dropout_p >= 1.0) return false;
+    for (int64_t d = 0; d + 2 < q.dim(); ++d)
+        if (q.size(d) != k.size(d) || k.size(d) != v.size(d)) return false;
+    if (mask.defined() && mask.requires_grad()) return false;
+    const int64_t weights = q.numel() / q.size(-1) * k.size(-2);  // batch * L * S
+    return setting == AttentionKernel::Fused || weights >= kFuseAttentionAt;
+}
+
+// One op with its own backward, for when the weights are not returned (the modules' case):
+//   S = (q / sqrt(E)) @ k^T + mask,   P = softmax(S),   A = dropout(P),   out = A @ v
+// The forward runs the composed path's kernels in the same order (so the same numbers), but
+// records one node instead of five and saves only q, k, v (views the caller holds anyway), P,
+// and the dropout mask as bytes: not the scaled q and not A, which the composed graph keeps
+// (in fmnist_train, 13 MB per layer). The backward, with D = the dropout mask scaled by 1/(1-p):
+//   A = P * D                         (recomputed)
+//   dv = A^T @ g,   dA = g @ v^T,    dP = dA * D
+//   dS = P * (dP - sum(dP * P, -1))   (softmax's backward)
+//   dq = (dS @ k) / sqrt(E),         dk = dS^T @ (q / sqrt(E))
+Tensor fused_attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& mask,
+                       double dropout_p, const SrcLoc& loc) {
+    const double scale = std::sqrt(static_cast<double>(query.size(-1)));
+    std::optional<detail::DropoutMask> drop;
+    Tensor P, output;
+    {
+        NoGradGuard no_grad;
+        Tensor scores = matmul(div(query, scale, loc), key.transpose(-2, -1, loc), loc);  // [..., L, S]
+        if (mask.defined()) scores = add(scores, mask, loc);
+        P = softmax(scores, -1, loc);                                                     // [..., L, S]
+        Tensor A = P;
+        if (dropout_p > 0.0) {
+            drop.emplace(P.numel(), dropout_p);
+            A = drop->apply(P);
+        }
+        output = matmul(A, value, loc);  // [..., L, Ev]
+    }
+    if (autograd::needs_grad({&query, &key, &value})) {
+        autograd::attach(output, "ScaledDotProductAttentionBackward0", loc, {query, key, value},
+                         [sq = SavedTensor(query), sk = SavedTensor(key), sv = SavedTensor(value), sp = SavedTensor(P),
+                          drop, scale](const Tensor& g) -> std::vector<Tensor> {
+                             const Tensor &q = sq.get(), &k = sk.get(), &v = sv.get(), &P = sp.get();
+                             Tensor A = drop ? drop->apply(P) : P;
+                             Tensor dv = matmul(A.transpose(-2, -1), g);  // [..., S, Ev]
+                             A = Tensor();                                 // freed before the next buffers
+                             Tensor dA = matmul(g, v.transpose(-2, -1));  // [..., L, S]
+                             Tensor dP = drop ? drop->apply(dA) : dA;
+                             Tensor dS = softmax_backward_data(dP, P, -1);  // [..., L, S]
+                             Tensor dq = div(matmul(dS, k), scale);         // [..., L, E]
+                             Tensor dk = matmul(dS.transpose(-2, -1), div(q, scale));  // [..., S, E]
+                             return {dq, dk, dv};
+                         });
+    }
+    return output;
+}
+
+}  // namespace
+
+void set_attention_kernel(AttentionKernel kernel) { g_attention_kernel.store(kernel, std::memory_order_relaxed); }
+AttentionKernel attention_kernel() { return g_attention_kernel.load(std::memory_order_relaxed); }
+
+AttentionOutput scaled_dot_product_attention_with_weights(const Tensor& query, const Tensor& key, const Tensor& value,
+                                                          const Tensor& attn_mask, double dropout_p, bool is_causal,
+                                                          SrcLoc loc) {
+    // The composed path: one core op per step, each its own graph node (see the top of the file).
+    Tensor mask = check_attention_args(query, key, value, attn_mask, dropout_p, is_causal, loc);
     // Scale q rather than the scores: L*E divisions instead of L*S, and PyTorch 1.13's order
     // (q / sqrt(E), then baddbmm), so float32 results agree with PyTorch's to the last bit more
     // often. Why sqrt(E) at all: a dot product of E unit-variance terms has variance E; dividing
     // by sqrt(E) keeps the scores near unit variance, so the softmax does not saturate to one-hot
     // (where its gradient vanishes) as E grows.
-    Tensor q_scaled = div(query, std::sqrt(static_cast<double>(E)), loc);        // [..., L, E]
+    const double scale = std::sqrt(static_cast<double>(query.size(-1)));
+    Tensor q_scaled = div(query, scale, loc);                                     // [..., L, E]
     Tensor attn_weight = matmul(q_scaled, key.transpose(-2, -1, loc), loc);     // [..., L, S]
-    Tensor mask = is_causal ? causal_mask(L, S, query.dtype()) : to_additive(attn_mask, query.dtype(), loc);
     if (mask.defined()) attn_weight = add(attn_weight, mask, loc);             // [..., L, S]
     // Each query's weights over the S keys sum to 1; -inf scores get exactly 0.
     attn_weight = softmax(attn_weight, -1, loc);                                  // [..., L, S]
@@ -167,6 +255,8 @@ AttentionOutput scaled_dot_product_attention_with_weights(const Tensor& query, c
 
 Tensor scaled_dot_product_attention(const Tensor& query, const Tensor& key, const Tensor& value,
                                     const Tensor& attn_mask, double dropout_p, bool is_causal, SrcLoc loc) {
+    Tensor mask = check_attention_args(query, key, value, attn_mask, dropout_p, is_causal, loc);
+    if (use_fused(query, key, value, mask, dropout_p)) return fused_attention(query, key, value, mask, dropout_p, loc);
     return scaled_dot_product_attention_with_weights(query, key, value, attn_mask, dropout_p, is_causal, loc).output;
 }
 
@@ -277,9 +367,12 @@ AttentionOutput multi_head_attention_forward(const Tensor& query_in, const Tenso
     //
     // (deep breath) calculate attention and out projection
     //
+    // Without the weights, the fused op (its node: ScaledDotProductAttentionBackward0); with
+    // them, the composed one, whose weights have a gradient of their own.
     auto [attn_output, attn_output_weights] =
-        scaled_dot_product_attention_with_weights(q, k, v, attn_mask, dropout_p, /*is_causal=*/false, loc);
-    // attn_output: [N, H, L, Dh]   attn_output_weights: [N, H, L, S]
+        need_weights ? scaled_dot_product_attention_with_weights(q, k, v, attn_mask, dropout_p, false, loc)
+                     : AttentionOutput{scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, false, loc), Tensor()};
+    // attn_output: [N, H, L, Dh]   attn_output_weights: [N, H, L, S] (when need_weights)
 
     // Heads side by side again (concat(head_1, ..., head_H)): the one copy of the function.
     attn_output = attn_output.permute({2, 0, 1, 3}, loc).reshape({tgt_len * bsz, embed_dim}, loc);  // [L*N, E]

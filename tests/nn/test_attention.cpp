@@ -153,6 +153,82 @@ TEST_CASE("attention: scaled_dot_product_attention gradcheck (float64; additive 
         {q, k, v}));
 }
 
+TEST_CASE("attention: the fused op (output only) equals the composed ops, forward and backward") {
+    // Fused, F::scaled_dot_product_attention records one ScaledDotProductAttentionBackward0 node;
+    // the _with_weights form records PyTorch 1.13's chain of ops. Same draws of the dropout mask,
+    // same kernels in the forward: the same bits; the backward's sums are the same products in
+    // the same order, so the gradients agree to float32 rounding.
+    F::AttentionKernelGuard fused_kernel(F::AttentionKernel::Fused);
+    for (double p : {0.0, 0.25}) {
+        CAPTURE(p);
+        xg::manual_seed(11);
+        Tensor base_q = xg::randn({3, 7, 7, 8});
+        Tensor q = base_q.transpose(1, 2).detach().requires_grad_(true);  // strided, as MHA's head views
+        Tensor k = xg::randn({3, 7, 9, 8}, xg::requires_grad());
+        Tensor v = xg::randn({3, 7, 9, 5}, xg::requires_grad());
+        Tensor mask = xg::randn({7, 9});
+        Tensor g = xg::randn({3, 7, 9, 5}).narrow(2, 0, 7);  // [3, 7, 7, 5], not contiguous
+        xg::manual_seed(3);
+        Tensor fused = F::scaled_dot_product_attention(q, k, v, mask, p);
+        REQUIRE(fused.grad_fn());
+        CHECK(fused.grad_fn()->name() == "ScaledDotProductAttentionBackward0");
+        auto grads = xg::autograd::grad({(fused * g).sum()}, {q, k, v});
+        xg::manual_seed(3);
+        Tensor composed = F::scaled_dot_product_attention_with_weights(q, k, v, mask, p).output;
+        CHECK(composed.grad_fn()->name() == "BmmBackward0");
+        auto expected = xg::autograd::grad({(composed * g).sum()}, {q, k, v});
+        CHECK(xg::equal(fused, composed));
+        for (int i = 0; i < 3; ++i) {
+            CAPTURE(i);
+            CHECK(grads[static_cast<size_t>(i)].shape() == expected[static_cast<size_t>(i)].shape());
+            CHECK(max_abs_diff(grads[static_cast<size_t>(i)], expected[static_cast<size_t>(i)]) < 1e-5);
+        }
+    }
+}
+
+TEST_CASE("attention: which path runs: Auto fuses from kFuseAttentionAt weights on, or as set") {
+    auto node_of = [](xg::Shape q_shape, int64_t S) {
+        Tensor q = xg::randn(q_shape, xg::requires_grad());
+        xg::Shape kv = q_shape;
+        kv[kv.size() - 2] = S;
+        return F::scaled_dot_product_attention(q, xg::randn(kv), xg::randn(kv)).grad_fn()->name();
+    };
+    REQUIRE(F::attention_kernel() == F::AttentionKernel::Auto);
+    // The tutorials' size: one op per node, the path to step through.
+    CHECK(node_of({1, 8, 5, 1}, 5) == "BmmBackward0");
+    // 8 * 64 * 64 = 2^15 weights: fused.
+    CHECK(node_of({8, 64, 4}, 64) == "ScaledDotProductAttentionBackward0");
+    CHECK(node_of({8, 63, 4}, 64) == "BmmBackward0");
+    {
+        F::AttentionKernelGuard composed(F::AttentionKernel::Composed);
+        CHECK(node_of({8, 64, 4}, 64) == "BmmBackward0");
+        F::AttentionKernelGuard fused(F::AttentionKernel::Fused);
+        CHECK(node_of({1, 8, 5, 1}, 5) == "ScaledDotProductAttentionBackward0");
+    }
+    CHECK(F::attention_kernel() == F::AttentionKernel::Auto);  // the guards put it back
+    // Weights asked for: always the composed path, whose weights have a gradient.
+    F::AttentionKernelGuard fused(F::AttentionKernel::Fused);
+    Tensor q = xg::randn({2, 3, 4}, xg::requires_grad());
+    CHECK(F::scaled_dot_product_attention_with_weights(q, q, q).output.grad_fn()->name() == "BmmBackward0");
+}
+
+TEST_CASE("attention: fused attention gradcheck (float64; mask; dropout with a reseeded mask)") {
+    F::AttentionKernelGuard fused_kernel(F::AttentionKernel::Fused);
+    Tensor q = leaf({2, 3, 4}, -1, 1, 1), k = leaf({2, 5, 4}, -1, 1, 2), v = leaf({2, 5, 3}, -1, 1, 3);
+    Tensor mask = leaf({3, 5}, -1, 1, 4).detach();
+    CHECK(xg::autograd::gradcheck(
+        [&](const Inputs& in) {
+            xg::manual_seed(9);  // the same dropout mask at every evaluation: one function
+            return F::scaled_dot_product_attention(in[0], in[1], in[2], mask, 0.3);
+        },
+        {q, k, v}));
+    CHECK(F::scaled_dot_product_attention(q, k, v, mask, 0.3).grad_fn()->name() == "ScaledDotProductAttentionBackward0");
+    // Batch dims that broadcast take the composed path, and are right too.
+    Tensor k1 = leaf({1, 5, 4}, -1, 1, 5), v1 = leaf({1, 5, 3}, -1, 1, 6);
+    CHECK(xg::autograd::gradcheck(
+        [&](const Inputs& in) { return F::scaled_dot_product_attention(in[0], in[1], in[2], mask); }, {q, k1, v1}));
+}
+
 TEST_CASE("attention: dropout on the attention weights") {
     Tensor q = leaf({1, 4, 2}).detach(), k = leaf({1, 6, 2}, -1, 1, 2).detach(), v = leaf({1, 6, 2}, -1, 1, 3).detach();
     xg::manual_seed(5);

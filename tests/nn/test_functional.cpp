@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -167,7 +169,7 @@ TEST_CASE("functional: dropout keeps elements with probability 1-p and scales th
     Tensor mask = xg::bernoulli({4, 25}, 0.7, xg::dtype(xg::kFloat64));
     CHECK(xg::allclose(y, x.detach() * mask / 0.7, 1e-12, 1e-12));
     REQUIRE(y.grad_fn());
-    CHECK(y.grad_fn()->name() == "MulBackward0");  // as PyTorch: input * scaled noise
+    CHECK(y.grad_fn()->name() == "NativeDropoutBackward0");  // fused, as torch.native_dropout
     y.sum().backward();
     CHECK(xg::allclose(x.grad(), mask / 0.7, 1e-12, 1e-12));
     double kept = mask.sum().item();
@@ -180,6 +182,40 @@ TEST_CASE("functional: dropout keeps elements with probability 1-p and scales th
             return F::dropout(in[0], 0.4);
         },
         {leaf({3, 5})}));
+}
+
+TEST_CASE("functional: fused dropout gives the bits of PyTorch's CPU recipe (bernoulli_, div_, mul)") {
+    // float32, a transposed (non-contiguous) input with a NaN and an inf in it, and a gradient
+    // that is not all ones: the fused op must match noise = bernoulli(1-p); noise.div_(1-p);
+    // x * noise to the last bit, forward and backward.
+    Tensor base = xg::randn({37, 29});
+    base.data_ptr<float>()[3] = std::numeric_limits<float>::quiet_NaN();
+    base.data_ptr<float>()[40] = std::numeric_limits<float>::infinity();
+    Tensor x = base.t().detach().requires_grad_(true);  // [29, 37], strides [1, 29]
+    Tensor g = xg::randn({29, 37});
+    const double p = 0.1;
+    xg::manual_seed(5);
+    Tensor y = F::dropout(x, p);
+    (y * g).sum().backward();
+
+    xg::manual_seed(5);
+    Tensor noise = xg::bernoulli({29, 37}, 1.0 - p);
+    noise.div_(1.0 - p);
+    Tensor expected_y = x.detach() * noise;
+    Tensor expected_grad = g * noise;
+    const float* a = y.contiguous().data_ptr<float>();
+    const float* b = expected_y.contiguous().data_ptr<float>();
+    int same = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) same += std::memcmp(a + i, b + i, sizeof(float)) == 0;
+    CHECK(same == y.numel());
+    CHECK(xg::equal(x.grad(), expected_grad));
+    // The generator moved on by exactly as many draws as bernoulli's.
+    xg::manual_seed(5);
+    F::dropout(x, p);
+    Tensor after_dropout = xg::rand({4});
+    xg::manual_seed(5);
+    xg::bernoulli({29, 37}, 1.0 - p);
+    CHECK(xg::equal(after_dropout, xg::rand({4})));
 }
 
 TEST_CASE("functional: dropout p=0, eval mode and p=1") {

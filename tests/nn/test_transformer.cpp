@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "attention_expected.h"
+#include "nn/attention.h"
 #include "nn/modules/transformer.h"
 #include "xgrad.h"
 
@@ -69,8 +70,13 @@ TEST_CASE("transformer: encoder layer matches PyTorch (post/pre-norm, relu/gelu,
                           {"pre_relu", &X::encoder_pre_relu, true, "relu", "causal"},
                           {"post_gelu", &X::encoder_post_gelu, false, "gelu", "padding"},
                           {"pre_gelu", &X::encoder_pre_gelu, true, "gelu", ""}};
+    // Both attention paths (nn/attention.h): these shapes are below the fused threshold, so Auto
+    // composes; forcing the fused op checks it against PyTorch with every mask kind too.
+    for (auto kernel : {xg::nn::functional::AttentionKernel::Composed, xg::nn::functional::AttentionKernel::Fused})
     for (const Case& c : cases) {
+        xg::nn::functional::AttentionKernelGuard attention(kernel);
         CAPTURE(std::string(c.name));
+        CAPTURE(kernel == xg::nn::functional::AttentionKernel::Fused);
         const X::Fixture& f = *c.fixture;
         nn::TransformerEncoderLayer layer(4, 2, {.dim_feedforward = 6, .activation = c.activation,
                                                  .batch_first = true, .norm_first = c.norm_first});
@@ -85,6 +91,8 @@ TEST_CASE("transformer: encoder layer matches PyTorch (post/pre-norm, relu/gelu,
         (out * out).sum().backward();
         check_parity(src.grad(), X::get(f, "grad.src"), 1e-4);
         check_parity(layer.self_attn->in_proj_weight.grad(), X::get(f, "grad.self_attn.in_proj_weight"), 1e-4);
+        const bool fused = kernel == xg::nn::functional::AttentionKernel::Fused;
+        CHECK(contains(xg::autograd::to_dot(out), "ScaledDotProductAttentionBackward0") == fused);
     }
 }
 
