@@ -450,6 +450,27 @@ TEST_CASE("softmax: gradcheck on non-contiguous inputs") {
     CHECK(gradcheck([](const Inputs& in) { return in[0].narrow(0, 1, 3).log_softmax(0); }, {w}));
 }
 
+TEST_CASE("softmax: softmax_backward_data is SoftmaxBackward0's gradient, along any dim") {
+    Tensor x = leaf({3, 4, 5}, -2, 2, 18);
+    Tensor g = leaf({3, 4, 5}, -1, 1, 19).detach();
+    for (int64_t dim : {0, 1, 2, -1}) {
+        CAPTURE(dim);
+        Tensor y = xg::softmax(x, dim);
+        Tensor expected = xg::autograd::grad({(y * g).sum()}, {x})[0];
+        CHECK(xg::equal(xg::softmax_backward_data(g, y.detach(), dim), expected));
+        // Transposed operands are read through their strides.
+        CHECK(xg::allclose(xg::softmax_backward_data(g.transpose(0, 2).contiguous().transpose(0, 2), y.detach(), dim),
+                           expected, 1e-12, 1e-12));
+    }
+    std::string msg = error_of([&] { xg::softmax_backward_data(g, x.detach().narrow(0, 0, 2), 1); });
+    CHECK(contains(msg, "softmax_backward_data: grad [3, 4, 5] and output [2, 4, 5] must have the same shape"));
+    CHECK(contains(msg, "test_reduce.cpp"));
+    msg = error_of([&] { xg::softmax_backward_data(g, x.detach(), 3); });
+    CHECK(contains(msg, "dim 3 is out of range"));
+    msg = error_of([&] { xg::softmax_backward_data(g, x.detach().to(xg::kFloat32), 0); });
+    CHECK(contains(msg, "one floating dtype, got torch.float64 and torch.float32"));
+}
+
 TEST_CASE("softmax: errors") {
     Tensor x = x23();
     std::string msg = error_of([&] { xg::softmax(x, 2); });
