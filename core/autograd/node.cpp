@@ -50,9 +50,15 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad) {
     std::shared_ptr<TensorImpl> leaf = leaf_.lock();
     if (!leaf) return {};
     if (!leaf->grad) {
-        const TensorImpl& g = *grad.impl();
-        const bool only_holder = grad.impl_ptr().use_count() == 1 && g.storage.use_count() == 1 && !g.is_view &&
-                                 g.offset == 0 && g.grad_fn == nullptr && grad.is_contiguous();
+        // Keep the incoming gradient itself when nothing else can see it: no other tensor holds
+        // it or its memory, it is contiguous and uses all of that memory (a view counts too, e.g.
+        // the transpose of a weight gradient matmul built in the weight's layout). Otherwise a
+        // copy, so that accumulating into .grad later never changes someone else's tensor.
+        TensorImpl& g = *grad.impl();
+        const bool only_holder = grad.impl_ptr().use_count() == 1 && g.storage.use_count() == 1 && g.offset == 0 &&
+                                 g.grad_fn == nullptr && grad.is_contiguous() &&
+                                 g.storage->nbytes() == static_cast<size_t>(grad.numel()) * itemsize(grad.dtype());
+        if (only_holder) g.is_view = false;  // its own tensor now
         leaf->grad = only_holder ? grad.impl_ptr() : grad.clone().impl_ptr();
     } else {
         Tensor(leaf->grad).add_(grad);

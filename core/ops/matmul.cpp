@@ -218,8 +218,10 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const char* op, const
         SavedTensor saved_a = b.requires_grad() ? SavedTensor(a) : SavedTensor();
         SavedTensor saved_b = a.requires_grad() ? SavedTensor(b) : SavedTensor();
         // y = a @ b   =>   dL/da = g @ b^T,  dL/db = a^T @ g
+        // b is the transpose of a contiguous matrix (W.t()): its gradient is built in W's layout.
+        const bool b_transposed = b.dim() == 2 && b.strides()[0] == 1 && b.strides()[1] == b.shape()[0] && b.shape()[1] > 1;
         autograd::attach(out, node_name(a.dim(), b.dim()), loc, {a, b},
-                         [saved_a, saved_b, a_vec, b_vec, batch, a_shape = a.shape(), b_shape = b.shape(),
+                         [saved_a, saved_b, a_vec, b_vec, b_transposed, batch, a_shape = a.shape(), b_shape = b.shape(),
                           am_shape = am.shape(), bm_shape = bm.shape()](const Tensor& g) -> std::vector<Tensor> {
                              // g: [batch..., M, N] again, with the dims of 1-D operands put back.
                              Tensor gm = b_vec ? unsqueeze_view(g, g.dim()) : g;
@@ -234,7 +236,19 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const char* op, const
                                  });
                                  relabel(ga, a_shape);
                              }
-                             if (saved_a.defined()) {  // dL/db = a^T @ g, summed over b's broadcast batch dims
+                             if (saved_a.defined() && b_transposed) {
+                                 // b = W^T, W [N, K] contiguous (nn.Linear's x @ W^T): compute
+                                 // dL/dW = g^T @ a straight into W's layout and hand back its
+                                 // transpose, so TransposeBackward0 turns it into a contiguous
+                                 // tensor AccumulateGrad can keep without a copy. Same sums.
+                                 const Tensor& av = saved_a.get();
+                                 Tensor a_mat = a_vec ? unsqueeze_view(av, 0) : av;
+                                 Tensor gw = detail::make_empty({bm_shape[1], bm_shape[0]}, g.dtype());  // [N, K]
+                                 XG_DISPATCH_FLOAT(g.dtype(), T, [&] {
+                                     batched_gemm<T>(expand_batch(gw, batch), transposed_view(gm), expand_batch(a_mat, batch));
+                                 });
+                                 gb = transposed_view(gw);
+                             } else if (saved_a.defined()) {  // dL/db = a^T @ g, summed over b's broadcast batch dims
                                  const Tensor& av = saved_a.get();
                                  Tensor a_mat = a_vec ? unsqueeze_view(av, 0) : av;
                                  gb = detail::make_empty(bm_shape, g.dtype());

@@ -456,6 +456,33 @@ TEST_CASE("matmul: gradcheck transposed and expanded inputs") {
     CHECK(xg::autograd::gradcheck([](const Inputs& in) { return xg::matmul(in[0], in[0].t()); }, {leaf({3, 4}, 9)}));
 }
 
+TEST_CASE("matmul: x @ W^T builds W's gradient in W's layout (contiguous .grad, same values)") {
+    // nn.Linear's product: the gradient for W^T is computed as (g^T @ x) in W's own [N, K]
+    // layout, so after TransposeBackward0 the leaf gets a contiguous gradient it can keep.
+    for (xg::Shape x_shape : {xg::Shape{5, 4}, xg::Shape{3, 5, 4}, xg::Shape{4}}) {
+        CAPTURE(x_shape);
+        Tensor x = leaf(x_shape, 11), w = leaf({6, 4}, 12);
+        Tensor y = xg::matmul(x, w.t());
+        Tensor g = xg::randn(y.shape(), xg::dtype(xg::kFloat64));
+        (y * g).sum().backward();
+        REQUIRE(w.grad().defined());
+        CHECK(w.grad().is_contiguous());
+        CHECK(w.grad().shape() == xg::Shape{6, 4});
+        // The reference: the same product through a contiguous copy of W^T.
+        Tensor x2 = x.detach().requires_grad_(true);
+        Tensor wt = w.detach().t().contiguous().requires_grad_(true);  // [4, 6]
+        (xg::matmul(x2, wt) * g).sum().backward();
+        CHECK(xg::allclose(w.grad(), wt.grad().t(), 1e-12, 1e-12));
+        CHECK(xg::allclose(x.grad(), x2.grad(), 1e-12, 1e-12));
+        // A second backward accumulates into that gradient.
+        Tensor before = w.grad().clone();
+        (xg::matmul(x, w.t()) * g).sum().backward();
+        CHECK(xg::allclose(w.grad(), before * 2.0, 1e-12, 1e-12));
+    }
+    CHECK(xg::autograd::gradcheck([](const Inputs& in) { return xg::matmul(in[0], in[1].t()); },
+                                  {leaf({2, 3, 4}, 13), leaf({5, 4}, 14)}));
+}
+
 TEST_CASE("matmul: float32 with float64 promotes and the gradient comes back in float32") {
     Tensor a = mat({1, 2, 3, 4}, {2, 2}, xg::requires_grad());
     Tensor b = mat({5, 6, 7, 8}, {2, 2}, xg::dtype(xg::kFloat64));
