@@ -156,6 +156,12 @@ Tensor flip(const Tensor& x, const std::vector<int64_t>& dims, SrcLoc loc = SrcL
 Tensor matmul(const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
 Tensor mm(const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
 Tensor bmm(const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
+namespace detail {
+// out = a @ b written into an existing tensor, whatever its batch and row strides (its rows must
+// be contiguous): a fused op's backward writes gradients straight into the layout its input has.
+// a and b broadcast over out's batch dims. No autograd.
+void matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
+}  // namespace detail
 
 // ---- softmax family (core/ops/softmax.cpp) ------------------------------------------------
 Tensor softmax(const Tensor& x, int64_t dim, SrcLoc loc = SrcLoc::current());

@@ -286,4 +286,29 @@ Tensor bmm(const Tensor& a, const Tensor& b, SrcLoc loc) {
 
 Tensor Tensor::matmul(const Tensor& other, SrcLoc loc) const { return xg::matmul(*this, other, loc); }
 
+void detail::matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, SrcLoc loc) {
+    const char* op = "matmul_into";
+    XG_CHECK(out.defined() && a.defined() && b.defined(), loc, op << ": a tensor is undefined");
+    XG_CHECK(a.dim() >= 2 && b.dim() >= 2 && out.dim() >= 2, loc,
+             op << ": out, a and b must be (batches of) matrices, got " << out.shape() << ", " << a.shape() << " and "
+                << b.shape());
+    XG_CHECK(is_floating(out.dtype()) && a.dtype() == out.dtype() && b.dtype() == out.dtype(), loc,
+             op << ": out, a and b must have one floating dtype");
+    const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+    XG_CHECK(b.size(-2) == K && out.size(-2) == M && out.size(-1) == N, loc,
+             op << ": shapes " << a.shape() << " @ " << b.shape() << " do not give out " << out.shape());
+    XG_CHECK(out.stride(-1) == 1 || N == 1, loc, op << ": out's rows must be contiguous, got strides " << out.strides());
+    const Shape batch(out.shape().begin(), out.shape().end() - 2);
+    for (const Tensor* t : {&a, &b}) {
+        const int64_t own = t->dim() - 2, nb = static_cast<int64_t>(batch.size());
+        bool fits = own <= nb;
+        for (int64_t i = 0; fits && i < own; ++i) {
+            const int64_t size = t->size(i), want = batch[static_cast<size_t>(nb - own + i)];
+            fits = size == want || size == 1;
+        }
+        XG_CHECK(fits, loc, op << ": operand " << t->shape() << " does not broadcast to out " << out.shape());
+    }
+    XG_DISPATCH_FLOAT(out.dtype(), T, [&] { batched_gemm<T>(out, expand_batch(a, batch), expand_batch(b, batch)); });
+}
+
 }  // namespace xg

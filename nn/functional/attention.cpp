@@ -167,20 +167,27 @@ Tensor check_attention_args(const Tensor& query, const Tensor& key, const Tensor
 
 std::atomic<AttentionKernel> g_attention_kernel{AttentionKernel::Auto};
 
-// Whether to take the fused path (see set_attention_kernel in nn/attention.h). It needs q, k and
-// v with the same batch dims (no broadcasting), a mask that is a constant and p < 1; anything
-// else takes the composed path whatever the setting.
-bool use_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double dropout_p) {
+// Whether to take the fused path (see set_attention_kernel in nn/attention.h) for attention
+// weights of `weights` elements (batch * heads * L * S). It needs a mask that is a constant and
+// p < 1; anything else takes the composed path whatever the setting.
+bool fuse(int64_t weights, const Tensor& mask, double dropout_p) {
     const AttentionKernel setting = g_attention_kernel.load(std::memory_order_relaxed);
-    if (setting == AttentionKernel::Composed) return false;
-    if (q.dim() != k.dim() || k.dim() != v.dim() || dropout_p >= 1.0) return false;
-    for (int64_t d = 0; d + 2 < q.dim(); ++d)
-        if (q.size(d) != k.size(d) || k.size(d) != v.size(d)) return false;
+    if (setting == AttentionKernel::Composed || dropout_p >= 1.0) return false;
     if (mask.defined() && mask.requires_grad()) return false;
-    const int64_t weights = q.numel() / q.size(-1) * k.size(-2);  // batch * L * S
     return setting == AttentionKernel::Fused || weights >= kFuseAttentionAt;
 }
 
+// The same for F::scaled_dot_product_attention, which also needs q, k and v with the same batch
+// dims (no broadcasting).
+bool use_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double dropout_p) {
+    if (q.dim() != k.dim() || k.dim() != v.dim()) return false;
+    for (int64_t d = 0; d + 2 < q.dim(); ++d)
+        if (q.size(d) != k.size(d) || k.size(d) != v.size(d)) return false;
+    return fuse(q.numel() / q.size(-1) * k.size(-2), mask, dropout_p);
+}
+
+// ---- the fused path ------------------------------------------------------------------------------
+//
 // One op with its own backward, for when the weights are not returned (the modules' case):
 //   S = (q / sqrt(E)) @ k^T + mask,   P = softmax(S),   A = dropout(P),   out = A @ v
 // The forward runs the composed path's kernels in the same order (so the same numbers), but
@@ -190,38 +197,129 @@ bool use_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
 //   A = P * D                         (recomputed)
 //   dv = A^T @ g,   dA = g @ v^T,    dP = dA * D
 //   dS = P * (dP - sum(dP * P, -1))   (softmax's backward)
-//   dq = (dS @ k) / sqrt(E),         dk = dS^T @ (q / sqrt(E))
+//   dq = dS @ (k / sqrt(E)),         dk = dS^T @ (q / sqrt(E))
+// Every product is written straight into the tensor it belongs in (detail::matmul_into), whatever
+// its strides: for multi-head self-attention that is the heads' place in the packed [L, N, 3E]
+// projection and in the [L, N, E] output (fused_self_attention below).
+
+struct AttentionSaved {
+    Tensor P;                                 // softmax(S)  [..., L, S]
+    std::optional<detail::DropoutMask> drop;  // when p > 0
+};
+
+// out (any strides, rows contiguous) = attention(q, k, v), given qs = q / sqrt(E) (the callers
+// compute it in the layout that is fastest for them); returns what the backward needs.
+AttentionSaved attention_forward(const Tensor& qs, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                 double dropout_p, const Tensor& out, const SrcLoc& loc) {
+    NoGradGuard no_grad;
+    AttentionSaved saved;
+    Tensor scores = matmul(qs, k.transpose(-2, -1, loc), loc);  // [..., L, S]
+    if (mask.defined()) scores = add(scores, mask, loc);
+    saved.P = softmax(scores, -1, loc);  // [..., L, S]
+    Tensor A = saved.P;
+    if (dropout_p > 0.0) {
+        saved.drop.emplace(saved.P.numel(), dropout_p);
+        A = saved.drop->apply(saved.P);
+    }
+    xg::detail::matmul_into(out, A, v, loc);  // [..., L, Ev]
+    return saved;
+}
+
+// dq, dk, dv (any strides, rows contiguous) = the gradients of attention(q, k, v) for g = dL/dout,
+// given qs = q / sqrt(E) and ks = k / sqrt(E).
+void attention_backward(const Tensor& g, const Tensor& qs, const Tensor& ks, const Tensor& v,
+                        const AttentionSaved& saved, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
+    const Tensor& P = saved.P;
+    Tensor A = saved.drop ? saved.drop->apply(P) : P;
+    xg::detail::matmul_into(dv, A.transpose(-2, -1), g);  // [..., S, Ev]
+    A = Tensor();                                          // freed before the next buffers
+    Tensor dA = matmul(g, v.transpose(-2, -1));            // [..., L, S]
+    Tensor dP = saved.drop ? saved.drop->apply(dA) : dA;
+    dA = Tensor();
+    Tensor dS = softmax_backward_data(dP, P, -1);                           // [..., L, S]
+    xg::detail::matmul_into(dq, dS, ks);                    // [..., L, E]
+    xg::detail::matmul_into(dk, dS.transpose(-2, -1), qs);  // [..., S, E]
+}
+
+// F::scaled_dot_product_attention's fused op: q, k, v with the same batch dims.
 Tensor fused_attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& mask,
                        double dropout_p, const SrcLoc& loc) {
     const double scale = std::sqrt(static_cast<double>(query.size(-1)));
-    std::optional<detail::DropoutMask> drop;
-    Tensor P, output;
+    Shape out_shape = query.shape();
+    out_shape.back() = value.size(-1);
+    Tensor output = xg::detail::make_empty(out_shape, query.dtype());  // [..., L, Ev]
+    Tensor qs;
     {
         NoGradGuard no_grad;
-        Tensor scores = matmul(div(query, scale, loc), key.transpose(-2, -1, loc), loc);  // [..., L, S]
-        if (mask.defined()) scores = add(scores, mask, loc);
-        P = softmax(scores, -1, loc);                                                     // [..., L, S]
-        Tensor A = P;
-        if (dropout_p > 0.0) {
-            drop.emplace(P.numel(), dropout_p);
-            A = drop->apply(P);
-        }
-        output = matmul(A, value, loc);  // [..., L, Ev]
+        qs = div(query, scale, loc);
     }
+    AttentionSaved saved = attention_forward(qs, key, value, mask, dropout_p, output, loc);
+    qs = Tensor();
     if (autograd::needs_grad({&query, &key, &value})) {
         autograd::attach(output, "ScaledDotProductAttentionBackward0", loc, {query, key, value},
-                         [sq = SavedTensor(query), sk = SavedTensor(key), sv = SavedTensor(value), sp = SavedTensor(P),
-                          drop, scale](const Tensor& g) -> std::vector<Tensor> {
-                             const Tensor &q = sq.get(), &k = sk.get(), &v = sv.get(), &P = sp.get();
-                             Tensor A = drop ? drop->apply(P) : P;
-                             Tensor dv = matmul(A.transpose(-2, -1), g);  // [..., S, Ev]
-                             A = Tensor();                                 // freed before the next buffers
-                             Tensor dA = matmul(g, v.transpose(-2, -1));  // [..., L, S]
-                             Tensor dP = drop ? drop->apply(dA) : dA;
-                             Tensor dS = softmax_backward_data(dP, P, -1);  // [..., L, S]
-                             Tensor dq = div(matmul(dS, k), scale);         // [..., L, E]
-                             Tensor dk = matmul(dS.transpose(-2, -1), div(q, scale));  // [..., S, E]
-                             return {dq, dk, dv};
+                         [sq = SavedTensor(query), sk = SavedTensor(key), sv = SavedTensor(value),
+                          sp = SavedTensor(saved.P), drop = std::move(saved.drop), scale](const Tensor& g) {
+                             const Tensor &q = sq.get(), &k = sk.get(), &v = sv.get();
+                             Tensor dq = xg::detail::make_empty(q.shape(), q.dtype());
+                             Tensor dk = xg::detail::make_empty(k.shape(), k.dtype());
+                             Tensor dv = xg::detail::make_empty(v.shape(), v.dtype());
+                             attention_backward(g, div(q, scale), div(k, scale), v, {sp.get(), drop}, dq, dk, dv);
+                             return std::vector<Tensor>{dq, dk, dv};
+                         });
+    }
+    return output;
+}
+
+// Part `part` (0 = q, 1 = k, 2 = v) of a packed [L, N, 3E] projection, or of an [L, N, E] tensor
+// (part 0), as heads [N, H, L, Dh]: a view with the strides that says so, no copy, no graph node.
+// The same picture as view({L, N, H, Dh}).permute({1, 2, 0, 3}) on the part's columns.
+Tensor heads_view(const Tensor& t, int64_t part, int64_t embed_dim, int64_t num_heads) {
+    const int64_t L = t.size(0), N = t.size(1), Dh = embed_dim / num_heads;
+    const int64_t s0 = t.stride(0), s1 = t.stride(1), s2 = t.stride(2);
+    return xg::detail::make_view(t, {N, num_heads, L, Dh}, {s1, Dh * s2, s0, s2},
+                                 t.storage_offset() + part * embed_dim * s2);
+}
+
+// The heads of part `part` divided by `scale`, computed over the part's [L, N, E] columns (rows
+// of E contiguous values; over the heads' view the rows would be Dh values long, and a loop over
+// short rows costs more than the division) into a fresh [L, N, E] tensor, seen as heads.
+Tensor scaled_heads(const Tensor& t, int64_t part, int64_t embed_dim, int64_t num_heads, double scale) {
+    Tensor columns = xg::detail::make_view(t, {t.size(0), t.size(1), embed_dim}, t.strides(),
+                                           t.storage_offset() + part * embed_dim * t.stride(2));
+    return heads_view(div(columns, scale), 0, embed_dim, num_heads);
+}
+
+// nn::MultiheadAttention's self-attention as one op: the packed projection qkv [L, N, 3E] in,
+// the heads' outputs side by side [L, N, E] out (concat(head_1, ..., head_H), ready for
+// out_proj). The composed path splits qkv into three views, permutes the heads out, and after
+// the attention copies them back side by side (permute + reshape); in the backward, each of the
+// three SplitBackward0 nodes builds a zero [L, N, 3E] gradient with its part filled in, the
+// engine adds the three, and the permuted gradients are copied twice on the way. Here the
+// forward writes each head's output into its columns of [L, N, E], and the backward writes
+// dq, dk, dv into their columns of one [L, N, 3E] gradient: no copies and no zeros.
+Tensor fused_self_attention(const Tensor& qkv, int64_t num_heads, const Tensor& mask, double dropout_p,
+                            const SrcLoc& loc) {
+    const int64_t L = qkv.size(0), N = qkv.size(1), E = qkv.size(2) / 3;
+    const double scale = std::sqrt(static_cast<double>(E / num_heads));
+    Tensor output = xg::detail::make_empty({L, N, E}, qkv.dtype());
+    AttentionSaved saved;
+    {
+        NoGradGuard no_grad;
+        saved = attention_forward(scaled_heads(qkv, 0, E, num_heads, scale), heads_view(qkv, 1, E, num_heads),
+                                  heads_view(qkv, 2, E, num_heads), mask, dropout_p, heads_view(output, 0, E, num_heads),
+                                  loc);
+    }
+    if (autograd::needs_grad({&qkv})) {
+        autograd::attach(output, "ScaledDotProductAttentionBackward0", loc, {qkv},
+                         [sqkv = SavedTensor(qkv), sp = SavedTensor(saved.P), drop = std::move(saved.drop), scale,
+                          num_heads, E](const Tensor& g) {
+                             const Tensor& qkv = sqkv.get();
+                             Tensor grad = xg::detail::make_empty(qkv.shape(), qkv.dtype());  // [L, N, 3E]
+                             attention_backward(heads_view(g, 0, E, num_heads), scaled_heads(qkv, 0, E, num_heads, scale),
+                                                scaled_heads(qkv, 1, E, num_heads, scale), heads_view(qkv, 2, E, num_heads),
+                                                {sp.get(), drop}, heads_view(grad, 0, E, num_heads),
+                                                heads_view(grad, 1, E, num_heads), heads_view(grad, 2, E, num_heads));
+                             return std::vector<Tensor>{grad};
                          });
     }
     return output;
@@ -309,12 +407,6 @@ AttentionOutput multi_head_attention_forward(const Tensor& query_in, const Tenso
     XG_CHECK(!out_proj_bias.defined() || out_proj_bias.shape() == Shape({embed_dim}), loc,
              op << ": out_proj_bias must have shape [" << embed_dim << "], got " << shape_str(out_proj_bias.shape()));
 
-    //
-    // compute in-projection
-    //
-    auto [q, k, v] = in_projection_packed(query, key, value, q_is_k, k_is_v, in_proj_weight, in_proj_bias, loc);
-    // q: [L, N, E]   k: [S, N, E]   v: [S, N, E]
-
     // prep attention mask
     Tensor attn_mask = attn_mask_in;
     if (attn_mask.defined()) {
@@ -337,16 +429,6 @@ AttentionOutput multi_head_attention_forward(const Tensor& query_in, const Tenso
         attn_mask = to_additive(attn_mask, query.dtype(), loc);
     }
 
-    //
-    // reshape q, k, v for multihead attention and make em batch first
-    //
-    // Split E into num_heads x head_dim and move the heads next to the batch. PyTorch folds them
-    // into one [N*H, L, Dh] batch, which needs a contiguous copy of q, k and v; keeping N and H as
-    // two batch dims needs only views, and the batched matmul reads the strides as they are.
-    q = q.view({tgt_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, L, Dh]
-    k = k.view({src_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, S, Dh]
-    v = v.view({src_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, S, Dh]
-
     // merge key padding and attention masks
     if (key_padding_mask.defined()) {
         XG_CHECK(key_padding_mask.shape() == Shape({bsz, src_len}), loc,
@@ -363,6 +445,32 @@ AttentionOutput multi_head_attention_forward(const Tensor& query_in, const Tenso
 
     // adjust dropout probability
     if (!training) dropout_p = 0.0;
+
+    //
+    // compute in-projection
+    //
+    // Self-attention without the weights, large enough to fuse (nn/attention.h): one product for
+    // q, k and v, the fused op on the packed [L, N, 3E] result, the heads' outputs side by side.
+    if (q_is_k && k_is_v && !need_weights && fuse(bsz * num_heads * tgt_len * src_len, attn_mask, dropout_p)) {
+        Tensor qkv = linear(query, in_proj_weight, in_proj_bias, loc);                      // [L, N, 3E]
+        Tensor attn_output = fused_self_attention(qkv, num_heads, attn_mask, dropout_p, loc);  // [L, N, E]
+        attn_output = linear(attn_output.view({tgt_len * bsz, embed_dim}, loc), out_proj_weight, out_proj_bias, loc);
+        attn_output = attn_output.view({tgt_len, bsz, embed_dim}, loc);  // [L, N, E]
+        if (!is_batched) attn_output = attn_output.squeeze(1, loc);       // [L, E]
+        return {attn_output, Tensor()};
+    }
+    auto [q, k, v] = in_projection_packed(query, key, value, q_is_k, k_is_v, in_proj_weight, in_proj_bias, loc);
+    // q: [L, N, E]   k: [S, N, E]   v: [S, N, E]
+
+    //
+    // reshape q, k, v for multihead attention and make em batch first
+    //
+    // Split E into num_heads x head_dim and move the heads next to the batch. PyTorch folds them
+    // into one [N*H, L, Dh] batch, which needs a contiguous copy of q, k and v; keeping N and H as
+    // two batch dims needs only views, and the batched matmul reads the strides as they are.
+    q = q.view({tgt_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, L, Dh]
+    k = k.view({src_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, S, Dh]
+    v = v.view({src_len, bsz, num_heads, head_dim}, loc).permute({1, 2, 0, 3}, loc);  // [N, H, S, Dh]
 
     //
     // (deep breath) calculate attention and out projection

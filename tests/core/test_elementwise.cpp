@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <string>
 
 #include "xgrad.h"
@@ -93,6 +95,30 @@ TEST_CASE("elementwise: unary forward values") {
     Tensor big = xg::linspace(-5, 5, 101);
     std::vector<float> e = big.exp().to_vector<float>(), src = big.to_vector<float>();
     for (size_t i = 0; i < e.size(); ++i) CHECK(e[i] == doctest::Approx(std::exp(src[i])).epsilon(1e-6));
+}
+
+TEST_CASE("elementwise: dividing by a power of two (a multiply inside) gives the division's bits") {
+    // Random floats over many magnitudes, subnormals and specials included; each quotient must
+    // be the IEEE quotient computed element by element.
+    Tensor x = xg::randn({1000}) * xg::exp(xg::randn({1000}) * 30.0);
+    float* p = x.data_ptr<float>();
+    p[0] = 1e-40f;  // subnormal
+    p[1] = -0.0f;
+    p[2] = std::numeric_limits<float>::infinity();
+    p[3] = std::numeric_limits<float>::quiet_NaN();
+    p[4] = std::numeric_limits<float>::max();
+    p[5] = std::numeric_limits<float>::denorm_min();
+    for (double d : {4.0, 8.0, 0.5, -2.0, 1.0, 0x1p-126, 0x1p100, 3.0, 0.1}) {
+        CAPTURE(d);
+        Tensor q = x / d;
+        const float* qp = q.data_ptr<float>();
+        int same = 0;
+        for (int64_t i = 0; i < 1000; ++i) {
+            const float want = p[i] / static_cast<float>(d);
+            same += std::memcmp(&want, qp + i, sizeof(float)) == 0 || (std::isnan(want) && std::isnan(qp[i]));
+        }
+        CHECK(same == 1000);
+    }
 }
 
 TEST_CASE("elementwise: broadcasting shapes") {

@@ -483,6 +483,28 @@ TEST_CASE("matmul: x @ W^T builds W's gradient in W's layout (contiguous .grad, 
                                   {leaf({2, 3, 4}, 13), leaf({5, 4}, 14)}));
 }
 
+TEST_CASE("matmul: detail::matmul_into writes into strided outputs (heads of a packed buffer)") {
+    // out = the middle third of a [5, 2, 3*6] buffer seen as [2, 3 heads, 5, 2]: rows contiguous,
+    // every other stride odd. The rest of the buffer must stay untouched.
+    Tensor buffer = xg::full({5, 2, 18}, -7.0, xg::dtype(xg::kFloat64));
+    Tensor out = xg::detail::make_view(buffer, {2, 3, 5, 2}, {18, 2, 36, 1}, 6);
+    Tensor a = leaf({2, 3, 5, 4}, 21).detach(), b = leaf({4, 2}, 22).detach();
+    xg::detail::matmul_into(out, a, b);  // b broadcasts over the batch
+    CHECK(xg::allclose(out, xg::matmul(a, b), 1e-12, 1e-12));
+    double untouched = 0;
+    for (int64_t i = 0; i < 5; ++i)
+        for (int64_t j = 0; j < 2; ++j)
+            for (int64_t c : {0, 1, 2, 3, 4, 5, 12, 13, 14, 15, 16, 17}) untouched += buffer[i][j][c].item() == -7.0;
+    CHECK(untouched == 5 * 2 * 12);
+    CHECK(contains(error_of([&] { xg::detail::matmul_into(out, b, a); }), "do not give out"));
+    CHECK(contains(error_of([&] {
+                       xg::detail::matmul_into(out.transpose(-1, -2), leaf({2, 3, 2, 4}, 24).detach(), leaf({4, 5}, 25).detach());
+                   }),
+                   "matmul_into: out's rows must be contiguous"));
+    CHECK(contains(error_of([&] { xg::detail::matmul_into(out, leaf({4, 5, 4}, 23).detach(), b); }),
+                   "does not broadcast to out"));
+}
+
 TEST_CASE("matmul: float32 with float64 promotes and the gradient comes back in float32") {
     Tensor a = mat({1, 2, 3, 4}, {2, 2}, xg::requires_grad());
     Tensor b = mat({5, 6, 7, 8}, {2, 2}, xg::dtype(xg::kFloat64));

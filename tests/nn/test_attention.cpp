@@ -424,6 +424,53 @@ TEST_CASE("attention: MultiheadAttention dropout acts in training mode only") {
     CHECK(!xg::equal(c.output, a.output));
 }
 
+TEST_CASE("attention: MultiheadAttention self-attention, fused: the composed path's numbers without its copies") {
+    // The fused self-attention takes the packed [L, N, 3E] projection and writes the heads'
+    // outputs side by side: same forward bits as the composed path (same dropout draws), the
+    // gradients equal to float rounding; with masks, batch_first, and unbatched input.
+    namespace Fn = xg::nn::functional;
+    struct Case {
+        bool batch_first, batched, masks;
+    };
+    for (Case c : {Case{false, true, false}, Case{true, true, true}, Case{false, false, true}}) {
+        CAPTURE(c.batch_first);
+        CAPTURE(c.batched);
+        CAPTURE(c.masks);
+        xg::manual_seed(21);
+        xg::nn::MultiheadAttention mha(12, 3, /*dropout=*/0.2, true, c.batch_first);
+        mha.train();
+        const int64_t L = 7, N = 3, E = 12;
+        Tensor x = c.batched ? (c.batch_first ? xg::randn({N, L, E}) : xg::randn({L, N, E})) : xg::randn({L, E});
+        Tensor attn_mask = c.masks ? xg::randn({L, L}) : Tensor();
+        Tensor kpm = c.masks && c.batched ? xg::tensor(std::vector<int64_t>{0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0,
+                                                                            0, 0, 0, 0, 0},
+                                                       {N, L})
+                                          : Tensor();
+        Tensor g = xg::randn(x.shape());
+        auto run = [&](Fn::AttentionKernel kernel) {
+            Fn::AttentionKernelGuard guard(kernel);
+            mha.zero_grad();
+            Tensor xin = x.detach().requires_grad_(true);
+            xg::manual_seed(4);
+            Tensor out = mha(xin, xin, xin, kpm, /*need_weights=*/false, attn_mask).output;
+            (out * g).sum().backward();
+            const bool fused_node = xg::autograd::to_dot(out).find("ScaledDotProductAttentionBackward0") != std::string::npos;
+            return std::make_pair(std::vector<Tensor>{out.detach(), xin.grad(), mha.in_proj_weight.grad().clone(),
+                                                      mha.in_proj_bias.grad().clone(), mha.out_proj->weight.grad().clone()},
+                                  fused_node);
+        };
+        auto [composed, composed_node] = run(Fn::AttentionKernel::Composed);
+        auto [fused, fused_node] = run(Fn::AttentionKernel::Fused);
+        CHECK(!composed_node);
+        CHECK(fused_node);
+        CHECK(xg::equal(fused[0], composed[0]));
+        for (size_t i = 1; i < 5; ++i) {
+            CAPTURE(i);
+            CHECK(max_abs_diff(fused[i], composed[i]) < 1e-5);
+        }
+    }
+}
+
 TEST_CASE("attention: MultiheadAttention errors name the sizes, the shapes and the caller's line") {
     std::string msg = error_of([] { xg::nn::MultiheadAttention(10, 3); });
     CHECK(contains(msg, "embed_dim must be divisible by num_heads"));
