@@ -398,20 +398,32 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
     }
 }
 
-// The threaded GEMM: C is cut into bands of rows (or, when there are too few rows to share out,
-// of columns), a few per thread, and each thread takes the next band left and runs gemm_blocked
-// on it with its own packed A and B. Threads never wait for each other inside (no barrier but
-// the end of the team), and a thread that starts late, its core busy with another process, finds
-// its share done by the others. (The team still ends only once it has woken up: on a loaded
-// machine that wait is the scheduler's, see docs/performance.md.) The price is that every band
-// packs its own B: K*N copies per band against M*N*K/bands multiply-adds, ~1% at M = 128.
+// The threaded GEMM: C is cut into bands of rows or of columns (whichever copies less), a few per
+// thread, and each thread takes the next band left and runs gemm_blocked on it with its own
+// packed A and B. Threads never wait for each other inside (no barrier but the end of the team),
+// and a thread that starts late, its core busy with another process, finds its share done by the
+// others. (The team still ends only once it has woken up: on a loaded machine that wait is the
+// scheduler's, see docs/performance.md.) The price is that every band packs its own copy of the
+// shared operand: a row band all of B (K*N copies against M*N*K/bands multiply-adds, ~1% at
+// M = 128 rows per band), a column band all of A unless it reads A in place.
 template <class T>
 void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
                    int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
     const int threads = parallel::threads_for(static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
     if (threads == 1) return gemm_blocked(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);
     const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR<T>);
-    const bool by_rows = row_tiles >= 4 * threads || row_tiles >= col_tiles;
+    // Rows or columns? Each band packs what it reads of the operand the bands share: a band of
+    // rows packs all of B (K x N), a band of columns all of A (M x K, read in place instead when
+    // its rows are contiguous, see gemm_blocked). Pick the cut that copies less: batch-1
+    // inference ([50 x 128] @ [128 x 384]) cut into row bands packed the whole weight once per
+    // band, and ran slower on two threads than on one.
+    const double bands_r = static_cast<double>(std::min<int64_t>(row_tiles, 4 * threads));
+    const double bands_c = static_cast<double>(std::min<int64_t>(col_tiles, 4 * threads));
+    const double mk = static_cast<double>(M) * static_cast<double>(K), kn = static_cast<double>(K) * static_cast<double>(N);
+    const double copies_by_rows = bands_r * kn + (a_cs == 1 ? 0.0 : mk);
+    const double copies_by_cols = (a_cs == 1 ? 0.0 : bands_c * mk) + kn;
+    const bool by_rows =
+        col_tiles < threads || (row_tiles >= threads && copies_by_rows <= copies_by_cols);
     const int64_t tiles = by_rows ? row_tiles : col_tiles;
     const int64_t bands = std::min<int64_t>(tiles, 4 * threads);  // band b: tiles [t0, t1)
     parallel::for_each_task(threads, bands, [&](int64_t band) {
