@@ -13,6 +13,7 @@
 #include "core/kernels/simd.h"
 #include "core/kernels/strided_loop.h"
 #include "core/ops.h"
+#include "core/parallel.h"
 
 namespace xg {
 
@@ -50,9 +51,43 @@ ReducePlan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims, boo
     return p;
 }
 
+// The common case of a bias gradient: x contiguous [R, C] (R = the leading, reduced dims, C the
+// kept trailing ones), out[c] += sum over r of x[r, c]. Columns are shared out over the threads
+// in pieces of 64; each column is still summed row after row, as on one thread, so the bits do
+// not depend on the thread count. Returns false when x does not have that form.
+template <class T>
+bool sum_leading_dims(const Tensor& x, const ReducePlan& p, const Tensor& out) {
+    if constexpr (!std::is_floating_point_v<T>) {
+        return false;
+    } else {
+        const size_t nd = p.reduced.size();
+        size_t lead = 0;
+        while (lead < nd && p.reduced[lead]) ++lead;
+        for (size_t i = lead; i < nd; ++i)
+            if (p.reduced[i]) return false;
+        if (lead == 0 || lead == nd || !x.is_contiguous()) return false;
+        const int64_t C = numel_of(Shape(x.shape().begin() + static_cast<std::ptrdiff_t>(lead), x.shape().end()));
+        const int64_t R = C == 0 ? 0 : x.numel() / C;
+        T* o = out.data_ptr<T>();
+        const T* src = x.data_ptr<T>();
+        parallel::parallel_for(C, 8.0 * static_cast<double>(R), [&](int64_t c0, int64_t c1) {  // 8: an add per element
+            constexpr int64_t W = kernels::simd_width<T>;
+            for (int64_t r = 0; r < R; ++r) {
+                const T* xp = src + r * C;
+                int64_t c = c0;
+                for (; c + W <= c1; c += W)
+                    (kernels::batch<T>::load_unaligned(o + c) + kernels::batch<T>::load_unaligned(xp + c)).store_unaligned(o + c);
+                for (; c < c1; ++c) o[c] += xp[c];
+            }
+        });
+        return true;
+    }
+}
+
 // out (shape keep_shape, zero-filled, contiguous) += x summed over the reduced dims.
 template <class T>
 void sum_kernel(const Tensor& x, const ReducePlan& p, const Tensor& out) {
+    if (sum_leading_dims<T>(x, p, out)) return;
     Strides os = out.strides();
     for (size_t i = 0; i < os.size(); ++i)
         if (p.reduced[i]) os[i] = 0;

@@ -6,9 +6,11 @@
 //   rstd = 1 / sqrt(var + eps),   xhat = (x - mean) * rstd,   y = xhat * w + b
 // mean and rstd (one number per row) are saved for the backward, which rebuilds xhat from x
 // instead of keeping a second full-size tensor.
+#include <algorithm>
 #include <cmath>
 
 #include "core/autograd/node.h"
+#include "core/parallel.h"
 #include "core/kernels/simd.h"
 #include "nn/functional.h"
 
@@ -154,8 +156,12 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
         T* yp = out.data_ptr<T>();
         T* mp = mean.data_ptr<T>();
         T* rp = rstd.data_ptr<T>();
-        for (int64_t r = 0; r < rows; ++r)
-            forward_row(xp + r * D, w.data_ptr<T>(), b.data_ptr<T>(), yp + r * D, D, static_cast<T>(eps), mp[r], rp[r]);
+        const T* wp = w.data_ptr<T>();
+        const T* bp = b.data_ptr<T>();
+        // Rows are independent: shared out over the threads (~16 flops per element).
+        parallel::parallel_for(rows, 16.0 * static_cast<double>(D), [&](int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r) forward_row(xp + r * D, wp, bp, yp + r * D, D, static_cast<T>(eps), mp[r], rp[r]);
+        });
     });
 
     if (autograd::needs_grad({&input, &weight, &bias})) {
@@ -168,19 +174,36 @@ Tensor layer_norm(const Tensor& input, const Shape& normalized_shape, const Tens
                 const Tensor& ws = sw.get();
                 Tensor g = contiguous_data(grad);
                 Tensor dx = detail::make_empty(xs.shape(), xs.dtype());
-                Tensor dw = has_weight ? zeros(ws.shape(), dtype(xs.dtype())) : Tensor();
-                Tensor db = has_bias ? zeros(ws.shape(), dtype(xs.dtype())) : Tensor();
+                // The rows are cut into blocks of kBlockRows, fixed whatever the thread count;
+                // each block adds its rows' shares of dw and db into its own partial sums (in
+                // row order), and the partials are then added in block order. So the threads
+                // share the work, and the bits do not depend on how many there are.
+                constexpr int64_t kBlockRows = 64;
+                const int64_t blocks = (rows + kBlockRows - 1) / kBlockRows;
+                Tensor partial_w = has_weight ? zeros({std::max<int64_t>(blocks, 1), D}, dtype(xs.dtype())) : Tensor();
+                Tensor partial_b = has_bias ? zeros({std::max<int64_t>(blocks, 1), D}, dtype(xs.dtype())) : Tensor();
                 XG_DISPATCH_FLOAT(xs.dtype(), T, [&] {
                     const T* xp = xs.data_ptr<T>();
                     const T* gp = g.data_ptr<T>();
+                    const T* wp = ws.data_ptr<T>();
                     const T* mp = smean.get().data_ptr<T>();
                     const T* rp = srstd.get().data_ptr<T>();
                     T* dxp = dx.data_ptr<T>();
-                    T* dwp = has_weight ? dw.data_ptr<T>() : nullptr;
-                    T* dbp = has_bias ? db.data_ptr<T>() : nullptr;
-                    for (int64_t r = 0; r < rows; ++r)
-                        backward_row(xp + r * D, gp + r * D, ws.data_ptr<T>(), mp[r], rp[r], D, dxp + r * D, dwp, dbp);
+                    T* pw = has_weight ? partial_w.data_ptr<T>() : nullptr;
+                    T* pb = has_bias ? partial_b.data_ptr<T>() : nullptr;
+                    const int threads = parallel::threads_for(16.0 * static_cast<double>(rows * D));
+                    parallel::for_each_task(threads, blocks, [&](int64_t blk) {
+                        const int64_t r0 = blk * kBlockRows, r1 = std::min(rows, r0 + kBlockRows);
+                        T* bw = pw ? pw + blk * D : nullptr;
+                        T* bb = pb ? pb + blk * D : nullptr;
+                        for (int64_t r = r0; r < r1; ++r)
+                            backward_row(xp + r * D, gp + r * D, wp, mp[r], rp[r], D, dxp + r * D, bw, bb);
+                    });
                 });
+                Tensor dw = has_weight ? partial_w.sum({0}) : Tensor();
+                Tensor db = has_bias ? partial_b.sum({0}) : Tensor();
+                if (has_weight) dw = dw.reshape(ws.shape());
+                if (has_bias) db = db.reshape(ws.shape());
                 return {dx, dw, db};
             });
     }

@@ -92,18 +92,18 @@ TEST_CASE("threads: parallel_for covers 0 .. n-1 once, in pieces that start at m
     xg::set_num_threads(saved);
 }
 
-TEST_CASE("threads: elementwise ops, softmax and copies give the same bits on 1 and 2 threads") {
+TEST_CASE("threads: elementwise ops, softmax, column sums and copies give the same bits on 1 and 2 threads") {
     const int saved = xg::get_num_threads();
     auto run = [](int threads) {
         xg::set_num_threads(threads);
         xg::manual_seed(7);
         // Odd sizes: pieces end inside SIMD batches; a broadcast row; a transposed (strided) input.
         Tensor a = xg::randn({333, 1029}, xg::requires_grad());
-        Tensor b = xg::randn({1029});
+        Tensor b = xg::randn({1029}, xg::requires_grad());
         Tensor c = xg::randn({1029, 333});
         Tensor y = (xg::gelu(a * b + c.t()).exp().softmax(1) - a.t().contiguous().t()).tanh();
-        y.sum().backward();
-        return std::vector<Tensor>{y, a.grad()};
+        y.sum().backward();  // b's gradient: a sum over the 333 rows, columns shared out
+        return std::vector<Tensor>{y, a.grad(), b.grad(), y.sum({0})};
     };
     std::vector<Tensor> one = run(1), two = run(2);
     for (size_t i = 0; i < one.size(); ++i) CHECK(xg::equal(one[i], two[i]));

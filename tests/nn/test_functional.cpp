@@ -159,6 +159,23 @@ TEST_CASE("functional: layer_norm errors") {
     CHECK(contains(error_of([] { F::layer_norm(xg::randn({2, 8}), {}); }), "at least one dim"));
 }
 
+TEST_CASE("functional: layer_norm gives the same bits on 1 and 2 threads, forward and backward") {
+    // Rows are shared out over the threads, and dw/db are summed in fixed blocks of rows.
+    const int saved = xg::get_num_threads();
+    auto run = [](int threads) {
+        xg::set_num_threads(threads);
+        xg::manual_seed(3);
+        Tensor x = xg::randn({701, 333}, xg::requires_grad());
+        Tensor w = xg::randn({333}, xg::requires_grad()), b = xg::randn({333}, xg::requires_grad());
+        Tensor y = F::layer_norm(x, {333}, w, b);
+        (y * y).sum().backward();
+        return std::vector<Tensor>{y, x.grad(), w.grad(), b.grad()};
+    };
+    std::vector<Tensor> one = run(1), two = run(2);
+    for (size_t i = 0; i < one.size(); ++i) CHECK(xg::equal(one[i], two[i]));
+    xg::set_num_threads(saved);
+}
+
 // ---- dropout -------------------------------------------------------------------------------
 
 TEST_CASE("functional: dropout keeps elements with probability 1-p and scales them by 1/(1-p)") {
