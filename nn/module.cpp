@@ -16,21 +16,29 @@ namespace {
 
 std::string join(const std::string& prefix, const std::string& name) { return prefix.empty() ? name : prefix + "." + name; }
 
-// Walks the module tree, calling the given functions with dotted names.
+// Walks the module tree, calling the given functions with dotted names (or, with names = false,
+// with each item's own name: parameters() runs every training step, and building the dotted
+// names allocated a string per parameter, the largest cost of a small model's zero_grad()).
 struct Walker : Visitor {
     std::string prefix;
     bool recurse = true;
+    bool names = true;
     std::function<void(const std::string&, Tensor&)> on_parameter, on_buffer;
     std::function<void(const std::string&, std::shared_ptr<Module>&)> on_module;
 
     void parameter(const std::string& name, Tensor& t) override {
-        if (on_parameter && t.defined()) on_parameter(join(prefix, name), t);
+        if (on_parameter && t.defined()) on_parameter(names ? join(prefix, name) : name, t);
     }
     void buffer(const std::string& name, Tensor& t) override {
-        if (on_buffer && t.defined()) on_buffer(join(prefix, name), t);
+        if (on_buffer && t.defined()) on_buffer(names ? join(prefix, name) : name, t);
     }
     void module(const std::string& name, std::shared_ptr<Module>& m) override {
         if (!m) return;
+        if (!names) {
+            if (on_module) on_module(name, m);
+            if (recurse) m->visit(*this);
+            return;
+        }
         std::string full = join(prefix, name);
         if (on_module) on_module(full, m);
         if (!recurse) return;
@@ -61,7 +69,11 @@ StateDict Module::named_parameters(bool recurse) const {
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
     std::vector<Tensor> out;
-    for (auto& [name, t] : named_parameters(recurse)) out.push_back(t);
+    Walker w;
+    w.recurse = recurse;
+    w.names = false;
+    w.on_parameter = [&](const std::string&, Tensor& t) { out.push_back(t); };
+    mut(*this).visit(w);
     return out;
 }
 
