@@ -412,18 +412,16 @@ void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, in
     const int threads = parallel::threads_for(static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
     if (threads == 1) return gemm_blocked(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);
     const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR<T>);
-    // Rows or columns? Each band packs what it reads of the operand the bands share: a band of
-    // rows packs all of B (K x N), a band of columns all of A (M x K, read in place instead when
-    // its rows are contiguous, see gemm_blocked). Pick the cut that copies less: batch-1
-    // inference ([50 x 128] @ [128 x 384]) cut into row bands packed the whole weight once per
-    // band, and ran slower on two threads than on one.
+    // Rows or columns? Every band reads all of the operand the bands share: a band of rows all of
+    // B (K x N, packed again by each band), a band of columns all of A (M x K, packed, or streamed
+    // in place from memory). Pick the cut that reads less: batch-1 inference ([50 x 128] @
+    // [128 x 384]) cut into row bands packed the whole weight once per band and ran slower on two
+    // threads than on one; a [12800 x 128] @ [128 x 512] cut into columns would stream its 6 MB
+    // A once per band.
     const double bands_r = static_cast<double>(std::min<int64_t>(row_tiles, 4 * threads));
     const double bands_c = static_cast<double>(std::min<int64_t>(col_tiles, 4 * threads));
     const double mk = static_cast<double>(M) * static_cast<double>(K), kn = static_cast<double>(K) * static_cast<double>(N);
-    const double copies_by_rows = bands_r * kn + (a_cs == 1 ? 0.0 : mk);
-    const double copies_by_cols = (a_cs == 1 ? 0.0 : bands_c * mk) + kn;
-    const bool by_rows =
-        col_tiles < threads || (row_tiles >= threads && copies_by_rows <= copies_by_cols);
+    const bool by_rows = col_tiles < threads || (row_tiles >= threads && bands_r * kn + mk <= bands_c * mk + kn);
     const int64_t tiles = by_rows ? row_tiles : col_tiles;
     const int64_t bands = std::min<int64_t>(tiles, 4 * threads);  // band b: tiles [t0, t1)
     parallel::for_each_task(threads, bands, [&](int64_t band) {

@@ -297,11 +297,23 @@ Tensor scaled_heads(const Tensor& t, int64_t part, int64_t embed_dim, int64_t nu
 // engine adds the three, and the permuted gradients are copied twice on the way. Here the
 // forward writes each head's output into its columns of [L, N, E], and the backward writes
 // dq, dk, dv into their columns of one [L, N, 3E] gradient: no copies and no zeros.
+//
+// [L, N, W] with the memory order of qkv: sequence-major (contiguous), or batch-major (a view of
+// an [N, L, W] buffer) when qkv is the transpose of a batch-first projection.
+Tensor empty_in_order_of(const Tensor& qkv, int64_t W) {
+    const int64_t L = qkv.size(0), N = qkv.size(1);
+    if (qkv.stride(0) <= qkv.stride(1)) {  // batch-major
+        Tensor buffer = xg::detail::make_empty({N, L, W}, qkv.dtype());
+        return xg::detail::make_view(buffer, {L, N, W}, {W, L * W, 1}, 0);
+    }
+    return xg::detail::make_empty({L, N, W}, qkv.dtype());
+}
+
 Tensor fused_self_attention(const Tensor& qkv, int64_t num_heads, const Tensor& mask, double dropout_p,
                             const SrcLoc& loc) {
-    const int64_t L = qkv.size(0), N = qkv.size(1), E = qkv.size(2) / 3;
+    const int64_t E = qkv.size(2) / 3;
     const double scale = std::sqrt(static_cast<double>(E / num_heads));
-    Tensor output = xg::detail::make_empty({L, N, E}, qkv.dtype());
+    Tensor output = empty_in_order_of(qkv, E);  // [L, N, E]
     AttentionSaved saved;
     {
         NoGradGuard no_grad;
@@ -314,7 +326,7 @@ Tensor fused_self_attention(const Tensor& qkv, int64_t num_heads, const Tensor& 
                          [sqkv = SavedTensor(qkv), sp = SavedTensor(saved.P), drop = std::move(saved.drop), scale,
                           num_heads, E](const Tensor& g) {
                              const Tensor& qkv = sqkv.get();
-                             Tensor grad = xg::detail::make_empty(qkv.shape(), qkv.dtype());  // [L, N, 3E]
+                             Tensor grad = empty_in_order_of(qkv, 3 * E);  // [L, N, 3E]
                              attention_backward(heads_view(g, 0, E, num_heads), scaled_heads(qkv, 0, E, num_heads, scale),
                                                 scaled_heads(qkv, 1, E, num_heads, scale), heads_view(qkv, 2, E, num_heads),
                                                 {sp.get(), drop}, heads_view(grad, 0, E, num_heads),
@@ -451,12 +463,20 @@ AttentionOutput multi_head_attention_forward(const Tensor& query_in, const Tenso
     //
     // Self-attention without the weights, large enough to fuse (nn/attention.h): one product for
     // q, k and v, the fused op on the packed [L, N, 3E] result, the heads' outputs side by side.
+    // The products run in the memory order of the input: with batch_first, nn::MultiheadAttention
+    // passes the transpose of an [N, L, E] tensor, and projecting that as it lies is one GEMM
+    // (forward and backward), where the [L, N, E] view would be L products of N rows each (each
+    // packing the weight again, and the weight's gradient summed product after product).
     if (q_is_k && k_is_v && !need_weights && fuse(bsz * num_heads * tgt_len * src_len, attn_mask, dropout_p)) {
-        Tensor qkv = linear(query, in_proj_weight, in_proj_bias, loc);                      // [L, N, 3E]
-        Tensor attn_output = fused_self_attention(qkv, num_heads, attn_mask, dropout_p, loc);  // [L, N, E]
-        attn_output = linear(attn_output.view({tgt_len * bsz, embed_dim}, loc), out_proj_weight, out_proj_bias, loc);
-        attn_output = attn_output.view({tgt_len, bsz, embed_dim}, loc);  // [L, N, E]
-        if (!is_batched) attn_output = attn_output.squeeze(1, loc);       // [L, E]
+        const bool batch_major = query.stride(0) < query.stride(1);
+        Tensor x = batch_major ? query.transpose(0, 1, loc) : query;   // [N, L, E] or [L, N, E]
+        Tensor qkv = linear(x, in_proj_weight, in_proj_bias, loc);      // [N, L, 3E] or [L, N, 3E]
+        if (batch_major) qkv = qkv.transpose(0, 1, loc);                // [L, N, 3E]
+        Tensor heads = fused_self_attention(qkv, num_heads, attn_mask, dropout_p, loc);  // [L, N, E], qkv's order
+        if (batch_major) heads = heads.transpose(0, 1, loc);            // [N, L, E]
+        Tensor attn_output = linear(heads, out_proj_weight, out_proj_bias, loc);
+        if (batch_major) attn_output = attn_output.transpose(0, 1, loc);  // [L, N, E]
+        if (!is_batched) attn_output = attn_output.squeeze(1, loc);     // [L, E]
         return {attn_output, Tensor()};
     }
     auto [q, k, v] = in_projection_packed(query, key, value, q_is_k, k_is_v, in_proj_weight, in_proj_bias, loc);
