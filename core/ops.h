@@ -156,6 +156,9 @@ Tensor flip(const Tensor& x, const std::vector<int64_t>& dims, SrcLoc loc = SrcL
 Tensor matmul(const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
 Tensor mm(const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
 Tensor bmm(const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
+// input + mat1 @ mat2 (torch.addmm): mat1 [M, K], mat2 [K, N], input broadcastable to [M, N]
+// (nn.Linear's bias [N]); one dtype. grad_fn AddmmBackward0.
+Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, SrcLoc loc = SrcLoc::current());
 namespace detail {
 // out = a @ b written into an existing tensor, whatever its batch and row strides (its rows must
 // be contiguous): a fused op's backward writes gradients straight into the layout its input has.

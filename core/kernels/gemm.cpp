@@ -281,7 +281,7 @@ void pack_b(int64_t kc, int64_t nc, const T* B, int64_t b_rs, int64_t b_cs, T* B
 // 4-lane vectors.
 template <class T, int R, int NV>
 void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs, T* C, int64_t c_rs,
-                  bool add) {
+                  bool add, const T* bias) {
     using V = Vec<T>;
     constexpr int64_t w = W<T>;
     for (int r = 0; r < R; ++r) {  // each row of the tile is NV*w values: one or two cache lines
@@ -305,12 +305,13 @@ void micro_kernel(int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* B
         for (int v = 0; v < NV; ++v) {
             T* c = C + r * c_rs + v * w;
             if (add) acc[r][v] += V::load_unaligned(c);
+            else if (bias) acc[r][v] += V::load_unaligned(bias + v * w);  // the first k block: C = A B + bias
             acc[r][v].store_unaligned(c);
         }
 }
 
 template <class T>
-using MicroKernel = void (*)(int64_t, const T*, int64_t, int64_t, const T*, int64_t, T*, int64_t, bool);
+using MicroKernel = void (*)(int64_t, const T*, int64_t, int64_t, const T*, int64_t, T*, int64_t, bool, const T*);
 
 // kernels<T>[nv - 1][rows - 1]: the micro-kernel for a tile of `rows` rows and nv vectors.
 template <class T, int NV, int... R>
@@ -327,19 +328,19 @@ constexpr std::array<std::array<MicroKernel<T>, MR>, 2> kernels = {
 // value does not depend on where the tiles fall.
 template <class T>
 void tile(int64_t rows, int64_t cols, int64_t kc, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
-          T* C, int64_t c_rs, bool add) {
+          T* C, int64_t c_rs, bool add, const T* bias) {
     const int64_t nv = cols > W<T> ? 2 : 1;
     const MicroKernel<T> kernel = kernels<T>[static_cast<size_t>(nv - 1)][static_cast<size_t>(rows - 1)];
-    if (cols == nv * W<T>) return kernel(kc, A, a_rs, a_cs, B, b_rs, C, c_rs, add);
+    if (cols == nv * W<T>) return kernel(kc, A, a_rs, a_cs, B, b_rs, C, c_rs, add, bias);
     alignas(64) T scratch[MR * NR<T>];
-    kernel(kc, A, a_rs, a_cs, B, b_rs, scratch, NR<T>, false);
+    kernel(kc, A, a_rs, a_cs, B, b_rs, scratch, NR<T>, false, nullptr);
     for (int64_t r = 0; r < rows; ++r) {
         T* out = C + r * c_rs;
         const T* in = scratch + r * NR<T>;
         // A fixed trip count with a test, rather than `c < cols`: the compiler unrolls it, where
         // it would turn the plain copy into a `rep movs` that costs more than the tile here.
         for (int64_t c = 0; c < NR<T>; ++c)
-            if (c < cols) out[c] = add ? out[c] + in[c] : in[c];
+            if (c < cols) out[c] = add ? out[c] + in[c] : (bias ? in[c] + bias[c] : in[c]);
     }
 }
 
@@ -359,7 +360,7 @@ void tile(int64_t rows, int64_t cols, int64_t kc, const T* A, int64_t a_rs, int6
 // GFLOP/s on 1024 x [50 x 16] @ [16 x 50]). A narrow last sliver is still packed (zero-padded).
 template <class T>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
-                  int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
+                  int64_t b_cs, T* C, int64_t c_rs, bool accumulate, const T* bias) {
     constexpr int64_t nr = NR<T>, mc_max = MC<T>, nc_max = NC<T>;
     const int64_t kc_max = std::min(KC, K);
     const bool a_in_place = a_cs == 1 && N <= 16 * nr;
@@ -388,9 +389,11 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
                     for (int64_t ir = 0; ir < mc; ir += MR) {  // ... while the A slivers stream past it
                         const int64_t rows = std::min(MR, mc - ir);
                         T* c = C + (ic + ir) * c_rs + jc + jr;
+                        // The bias is added once, by the first k block (the later ones add to C).
+                        const T* bias_here = bias && !add ? bias + jc + jr : nullptr;
                         // This tile's rows of A: a packed sliver, or where they lie.
-                        if (a_in_place) tile<T>(rows, cols, kc, Ablock + ir * a_rs, a_rs, 1, bp, bp_rs, c, c_rs, add);
-                        else tile<T>(rows, cols, kc, Ap + ir * kc, 1, MR, bp, bp_rs, c, c_rs, add);
+                        if (a_in_place) tile<T>(rows, cols, kc, Ablock + ir * a_rs, a_rs, 1, bp, bp_rs, c, c_rs, add, bias_here);
+                        else tile<T>(rows, cols, kc, Ap + ir * kc, 1, MR, bp, bp_rs, c, c_rs, add, bias_here);
                     }
                 }
             }
@@ -408,9 +411,9 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int
 // M = 128 rows per band), a column band all of A unless it reads A in place.
 template <class T>
 void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
-                   int64_t b_cs, T* C, int64_t c_rs, bool accumulate) {
+                   int64_t b_cs, T* C, int64_t c_rs, bool accumulate, const T* bias) {
     const int threads = parallel::threads_for(static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K));
-    if (threads == 1) return gemm_blocked(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);
+    if (threads == 1) return gemm_blocked(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate, bias);
     const int64_t row_tiles = ceil_div(M, MR), col_tiles = ceil_div(N, NR<T>);
     // Rows or columns? Every band reads all of the operand the bands share: a band of rows all of
     // B (K x N, packed again by each band), a band of columns all of A (M x K, packed, or streamed
@@ -429,10 +432,11 @@ void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, in
         parallel::split(tiles, static_cast<int>(band), static_cast<int>(bands), t0, t1);
         if (by_rows) {
             const int64_t i0 = t0 * MR, i1 = std::min(M, t1 * MR);
-            gemm_blocked(i1 - i0, N, K, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0 * c_rs, c_rs, accumulate);
+            gemm_blocked(i1 - i0, N, K, A + i0 * a_rs, a_rs, a_cs, B, b_rs, b_cs, C + i0 * c_rs, c_rs, accumulate, bias);
         } else {
             const int64_t j0 = t0 * NR<T>, j1 = std::min(N, t1 * NR<T>);
-            gemm_blocked(M, j1 - j0, K, A, a_rs, a_cs, B + j0 * b_cs, b_rs, b_cs, C + j0, c_rs, accumulate);
+            gemm_blocked(M, j1 - j0, K, A, a_rs, a_cs, B + j0 * b_cs, b_rs, b_cs, C + j0, c_rs, accumulate,
+                         bias ? bias + j0 : nullptr);
         }
     });
 }
@@ -520,7 +524,18 @@ void gemm(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_c
     }
     if (M == 1) return gemv_row(N, K, A, a_cs, B, b_rs, b_cs, C, accumulate);
     if (N == 1) return gemv_col(M, K, A, a_rs, a_cs, B, b_rs, C, c_rs, accumulate);
-    gemm_threaded(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate);
+    gemm_threaded(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, accumulate, static_cast<const T*>(nullptr));
+}
+
+template <class T>
+void gemm_bias(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64_t a_cs, const T* B, int64_t b_rs,
+               int64_t b_cs, T* C, int64_t c_rs, const T* bias) {
+    if (M <= 0 || N <= 0) return;
+    if (K > 0 && M > 1 && N > 1) return gemm_threaded(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, false, bias);
+    // Matrix-vector and empty products: the product, then the bias, in the same order (A B + bias).
+    gemm(M, N, K, A, a_rs, a_cs, B, b_rs, b_cs, C, c_rs, false);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) C[i * c_rs + j] += bias[j];
 }
 
 template <class T>
@@ -541,6 +556,10 @@ void gemm_naive(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, int64
                         int64_t, bool);
 XG_GEMM_INSTANTIATE(float, gemm)
 XG_GEMM_INSTANTIATE(double, gemm)
+template void gemm_bias<float>(int64_t, int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t, int64_t,
+                               float*, int64_t, const float*);
+template void gemm_bias<double>(int64_t, int64_t, int64_t, const double*, int64_t, int64_t, const double*, int64_t,
+                                int64_t, double*, int64_t, const double*);
 XG_GEMM_INSTANTIATE(float, gemm_naive)
 XG_GEMM_INSTANTIATE(double, gemm_naive)
 XG_GEMM_INSTANTIATE(int64_t, gemm_naive)

@@ -26,6 +26,16 @@ void gemm(int64_t M, int64_t N, int64_t K,
           T* C, int64_t c_rs,                       // C: [M, N], columns contiguous
           bool accumulate);
 
+// C = A @ B + bias, bias a contiguous row of N values added to every row of C (nn.Linear's
+// addmm): added by the micro-kernel as it stores C, so the bias costs no pass of its own.
+// Instantiated for float and double.
+template <class T>
+void gemm_bias(int64_t M, int64_t N, int64_t K,
+               const T* A, int64_t a_rs, int64_t a_cs,
+               const T* B, int64_t b_rs, int64_t b_cs,
+               T* C, int64_t c_rs,
+               const T* bias);
+
 // Instantiated for float, double and int64_t.
 template <class T>
 void gemm_naive(int64_t M, int64_t N, int64_t K,

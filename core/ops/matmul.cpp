@@ -286,6 +286,74 @@ Tensor bmm(const Tensor& a, const Tensor& b, SrcLoc loc) {
 
 Tensor Tensor::matmul(const Tensor& other, SrcLoc loc) const { return xg::matmul(*this, other, loc); }
 
+// out = input + mat1 @ mat2 (torch.addmm with beta = alpha = 1): nn.Linear's x @ W^T + b on a
+// 2-D x. A bias row ([N], or [1, N]) is added by the GEMM as it stores each tile of the product
+// (kernels::gemm_bias), so it costs no pass of its own; any other input broadcast to [M, N] is
+// copied into the output first and the product added to it.
+//   out = input + mat1 @ mat2   =>   dL/dinput = sum_to(g, input.shape),
+//                                    dL/dmat1 = g @ mat2^T,   dL/dmat2 = mat1^T @ g
+Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, SrcLoc loc) {
+    const char* op = "addmm";
+    XG_CHECK(input.defined() && mat1.defined() && mat2.defined(), loc, op << ": an input tensor is undefined");
+    XG_CHECK(mat1.dim() == 2 && mat2.dim() == 2, loc,
+             op << ": mat1 and mat2 must be matrices, got shapes " << mat1.shape() << " and " << mat2.shape());
+    XG_CHECK(mat1.size(1) == mat2.size(0), loc,
+             op << ": mat1 and mat2 shapes cannot be multiplied (" << mat1.size(0) << "x" << mat1.size(1) << " and "
+                << mat2.size(0) << "x" << mat2.size(1) << ")");
+    XG_CHECK(is_floating(mat1.dtype()) && mat1.dtype() == mat2.dtype() && input.dtype() == mat1.dtype(), loc,
+             op << ": input, mat1 and mat2 must have one floating dtype, got " << dtype_name(input.dtype()) << ", "
+                << dtype_name(mat1.dtype()) << " and " << dtype_name(mat2.dtype()));
+    const int64_t M = mat1.size(0), K = mat1.size(1), N = mat2.size(1);
+    const Shape out_shape{M, N};
+    XG_CHECK(input.dim() <= 2 && broadcast_shapes(input.shape(), out_shape, op, loc) == out_shape, loc,
+             op << ": input of shape " << input.shape() << " does not broadcast to the product's shape " << out_shape);
+    Tensor out = detail::make_empty(out_shape, mat1.dtype());
+    const bool bias_row = input.dim() >= 1 && input.size(-1) == N && input.numel() == N;
+    XG_DISPATCH_FLOAT(out.dtype(), T, [&] {
+        const T* A = mat1.data_ptr<T>();
+        const T* B = mat2.data_ptr<T>();
+        T* C = out.data_ptr<T>();
+        if (bias_row) {
+            Tensor bias = input.is_contiguous() ? input : input.contiguous();
+            kernels::gemm_bias<T>(M, N, K, A, mat1.stride(0), mat1.stride(1), B, mat2.stride(0), mat2.stride(1), C, N,
+                                  bias.data_ptr<T>());
+        } else {
+            detail::copy_into(out, input, loc);
+            kernels::gemm<T>(M, N, K, A, mat1.stride(0), mat1.stride(1), B, mat2.stride(0), mat2.stride(1), C, N, true);
+        }
+    });
+    if (autograd::needs_grad({&input, &mat1, &mat2})) {
+        SavedTensor saved_1 = mat2.requires_grad() ? SavedTensor(mat1) : SavedTensor();
+        SavedTensor saved_2 = mat1.requires_grad() ? SavedTensor(mat2) : SavedTensor();
+        // mat2 = W^T with W [N, K] contiguous: its gradient is built in W's layout (see matmul).
+        const bool mat2_transposed = mat2.stride(0) == 1 && mat2.stride(1) == K && N > 1;
+        autograd::attach(out, "AddmmBackward0", loc, {input, mat1, mat2},
+                         [saved_1, saved_2, mat2_transposed, input_shape = input.shape(),
+                          input_grad = input.requires_grad()](const Tensor& g) -> std::vector<Tensor> {
+                             Tensor g_input = input_grad ? sum_to(g, input_shape) : Tensor();
+                             Tensor g1, g2;
+                             if (saved_2.defined()) {  // dL/dmat1 = g @ mat2^T
+                                 const Tensor& m2 = saved_2.get();
+                                 g1 = detail::make_empty({g.size(0), m2.size(0)}, g.dtype());
+                                 detail::matmul_into(g1, g, transposed_view(m2));
+                             }
+                             if (saved_1.defined()) {  // dL/dmat2 = mat1^T @ g
+                                 const Tensor& m1 = saved_1.get();
+                                 if (mat2_transposed) {  // (g^T @ mat1) in W's layout, handed back transposed
+                                     Tensor gw = detail::make_empty({g.size(1), m1.size(1)}, g.dtype());
+                                     detail::matmul_into(gw, transposed_view(g), m1);
+                                     g2 = transposed_view(gw);
+                                 } else {
+                                     g2 = detail::make_empty({m1.size(1), g.size(1)}, g.dtype());
+                                     detail::matmul_into(g2, transposed_view(m1), g);
+                                 }
+                             }
+                             return {g_input, g1, g2};
+                         });
+    }
+    return out;
+}
+
 void detail::matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, SrcLoc loc) {
     const char* op = "matmul_into";
     XG_CHECK(out.defined() && a.defined() && b.defined(), loc, op << ": a tensor is undefined");

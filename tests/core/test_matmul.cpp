@@ -5,7 +5,9 @@
 // gradcheck for every case (including broadcast batches and transposed inputs).
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -224,6 +226,84 @@ TEST_CASE("matmul: batched matmul split over threads: same bits as one thread, m
         g2 = w.grad().clone();
     }
     CHECK(xg::equal(g1, g2));
+}
+
+// gemm_bias vs gemm_naive + bias, padded layouts, every transpose layout; with K past one k
+// block (KC = 256: the bias must be added once, not per block) and on 1 and 2 threads (same bits).
+template <class T>
+void check_gemm_bias(int64_t M, int64_t N, int64_t K, bool trans_a, bool trans_b, uint64_t seed) {
+    const int64_t lda = (trans_a ? M : K) + 3, ldb = (trans_b ? K : N) + 2, ldc = N + 1;
+    auto buf = [&](int64_t n, uint64_t s) {
+        std::vector<double> d = pseudo_random(static_cast<size_t>(n), s);
+        return std::vector<T>(d.begin(), d.end());
+    };
+    std::vector<T> A = buf((trans_a ? K : M) * lda, seed), B = buf((trans_b ? N : K) * ldb, seed + 1);
+    std::vector<T> bias = buf(N, seed + 2), C = buf(M * ldc, seed + 3), R = C;
+    const int64_t a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
+    const int64_t b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
+    xg::kernels::gemm_bias<T>(M, N, K, A.data(), a_rs, a_cs, B.data(), b_rs, b_cs, C.data(), ldc, bias.data());
+    xg::kernels::gemm_naive<T>(M, N, K, A.data(), a_rs, a_cs, B.data(), b_rs, b_cs, R.data(), ldc, false);
+    for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) R[static_cast<size_t>(i * ldc + j)] += bias[static_cast<size_t>(j)];
+    const double tol = (std::is_same_v<T, float> ? 1e-6 : 1e-14) * static_cast<double>(K + 4);
+    int64_t bad = 0;
+    for (size_t at = 0; at < C.size(); ++at)  // padding columns included: untouched
+        if (std::abs(static_cast<double>(C[at]) - static_cast<double>(R[at])) > tol) ++bad;
+    INFO("M=" << M << " N=" << N << " K=" << K << " trans_a=" << trans_a << " trans_b=" << trans_b);
+    CHECK(bad == 0);
+}
+
+TEST_CASE("matmul: gemm_bias adds the bias once, on every tile shape, layout and thread count") {
+    uint64_t seed = 100;
+    for (int64_t M : {1, 2, 5, 6, 7, 13, 50})
+        for (int64_t N : {1, 3, 8, 16, 17, 40})
+            for (int64_t K : {0, 1, 9, 64, 300})
+                for (int layout = 0; layout < 4; ++layout) {
+                    check_gemm_bias<float>(M, N, K, layout & 1, layout & 2, ++seed);
+                    check_gemm_bias<double>(M, N, K, layout & 1, layout & 2, ++seed);
+                }
+    // Large enough to run on two threads, in row bands and in column bands: the same bits.
+    for (auto [M, N, K] : {std::array<int64_t, 3>{600, 160, 300}, std::array<int64_t, 3>{40, 700, 200}}) {
+        std::vector<double> d = pseudo_random(static_cast<size_t>(M * K + K * N + N), 7);
+        std::vector<float> v(d.begin(), d.end());
+        std::vector<float> c1(static_cast<size_t>(M * N)), c2 = c1;
+        {
+            ThreadCount one(1);
+            xg::kernels::gemm_bias<float>(M, N, K, v.data(), K, 1, v.data() + M * K, N, 1, c1.data(), N, v.data() + M * K + K * N);
+        }
+        {
+            ThreadCount two(2);
+            xg::kernels::gemm_bias<float>(M, N, K, v.data(), K, 1, v.data() + M * K, N, 1, c2.data(), N, v.data() + M * K + K * N);
+        }
+        CHECK(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(float)) == 0);
+    }
+}
+
+TEST_CASE("matmul: addmm is input + mat1 @ mat2, AddmmBackward0, any broadcast input") {
+    Tensor m1 = leaf({5, 4}, 31), m2 = leaf({4, 3}, 32);
+    for (xg::Shape in_shape : {xg::Shape{3}, xg::Shape{1, 3}, xg::Shape{5, 3}, xg::Shape{5, 1}, xg::Shape{}}) {
+        CAPTURE(in_shape);
+        Tensor in = leaf(in_shape, 33);
+        Tensor y = xg::addmm(in, m1, m2);
+        CHECK(y.grad_fn()->name() == "AddmmBackward0");
+        CHECK(xg::allclose(y, in.detach() + xg::matmul(m1.detach(), m2.detach()), 1e-12, 1e-12));
+        CHECK(xg::autograd::gradcheck([](const Inputs& x) { return xg::addmm(x[0], x[1], x[2]); }, {in, m1, m2}));
+    }
+    // mat2 a transposed weight (nn.Linear's W^T): W's gradient in W's own layout.
+    Tensor w = leaf({3, 4}, 34), b = leaf({3}, 35);
+    CHECK(xg::autograd::gradcheck([](const Inputs& x) { return xg::addmm(x[0], x[1], x[2].t()); }, {b, m1, w}));
+    xg::addmm(b, m1, w.t()).sum().backward();
+    CHECK(w.grad().is_contiguous());
+    // float32 through the fused-bias kernel equals the product plus the bias to rounding.
+    Tensor x32 = xg::randn({70, 33}), w32 = xg::randn({20, 33}), b32 = xg::randn({20});
+    CHECK(xg::allclose(xg::addmm(b32, x32, w32.t()), xg::matmul(x32, w32.t()) + b32, 1e-5, 1e-5));
+    std::string msg = error_of([&] { xg::addmm(b, m1, m1); });
+    CHECK(contains(msg, "addmm: mat1 and mat2 shapes cannot be multiplied (5x4 and 5x4)"));
+    CHECK(contains(msg, "test_matmul.cpp"));
+    CHECK(contains(error_of([&] { xg::addmm(leaf({4}, 36), m1, m2); }), "addmm: shapes [4] and [5, 3] cannot be broadcast"));
+    CHECK(contains(error_of([&] { xg::addmm(leaf({2, 5, 3}, 37), m1, m2); }), "does not broadcast to the product's shape [5, 3]"));
+    CHECK(contains(error_of([&] { xg::addmm(b, m1.to(xg::kFloat32), m2); }), "one floating dtype"));
+    CHECK(contains(error_of([&] { xg::addmm(b, m1.unsqueeze(0), m2); }), "must be matrices"));
 }
 
 TEST_CASE("matmul: gemm edge cases: K = 0, broadcast (stride 0) operands") {

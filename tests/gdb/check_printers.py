@@ -64,8 +64,8 @@ try:
     run("break xg::nn::functional::scaled_dot_product_attention_with_weights")
     after_softmax = marker_line(ATTENTION, "if (dropout_p > 0.0) attn_weight = dropout(attn_weight")
     run("break %s:%d" % (ATTENTION, after_softmax))
-    # The backward of matmul: the first line inside the lambda attached to every matmul's output.
-    in_backward = marker_line(MATMUL, "Tensor gm = b_vec")
+    # The backward of a Linear (addmm): the first line inside the lambda attached to its output.
+    in_backward = marker_line(MATMUL, "Tensor g_input = input_grad ? sum_to(g, input_shape)")
     run("break %s:%d" % (MATMUL, in_backward))
     encoder_line = marker_line(TUTORIAL, "Tensor encoder_output = (*transformer_encoder)(token_embedding)")
 
@@ -98,21 +98,22 @@ try:
            r"next_functions: \[\w+Backward0\]" % encoder_line,
            "$grad_fn: node name, the user's source line, output shape, next functions")
 
-    # 3. Matmul backward: the first matmul to run backward is the head's (the last in forward).
+    # 3. Addmm backward: the first to run backward is the head's Linear (the last in forward).
     run("delete 1 2")
     run("continue")
     g = run("print g")
     expect(g, r"shape=\[1, 10\]", "dL/dlogits shape")
     expect(g, r"dtype=float32", "g dtype")
     expect(g, r"requires_grad=False", "backward runs under no_grad: g has no graph")
-    expect(run("print saved_b"), r"saved tensor\(.*shape=\[8, 10\].*strides=\[1, 8\].*\) at version \d+",
-           "SavedTensor printer: W^T, a transposed view, saved for dL/da")
+    expect(run("print saved_2"), r"saved tensor\(.*shape=\[8, 10\].*strides=\[1, 8\].*\) at version \d+",
+           "SavedTensor printer: W^T, a transposed view, saved for dL/dx")
     run("frame function xg::autograd::Node::apply")
     logits_line = marker_line(TUTORIAL, "Tensor logits = linear_layer(cls_token_output)")
     node = run("print *this")
-    expect(node, r"<MmBackward0> at tutorials/06_classification\.cpp:%d, output \[1, 10\]" % logits_line,
+    expect(node, r"<AddmmBackward0> at tutorials/06_classification\.cpp:%d, output \[1, 10\]" % logits_line,
            "node printer: name and the user's line of the op")
-    expect(node, r"next_functions: \[SelectBackward0, TransposeBackward0\]", "node printer: next functions")
+    expect(node, r"next_functions: \[AccumulateGrad\(leaf \[10\]\), SelectBackward0, TransposeBackward0\]",
+           "node printer: next functions (the bias, a leaf, first: addmm(bias, x, W^T))")
 
     # 4. The gradient arrives: stop on the line after loss.backward() and look at the leaf.
     run("delete")
@@ -132,7 +133,9 @@ try:
     expect(run("print loss.impl_._M_ptr->grad_fn"),
            r"<NllLossBackward0> at tutorials/06_classification\.cpp:%d.*released" % loss_line,
            "shared_ptr<Node> printer; backward released the node")
-    expect(run("xg-graph loss 4"), r"#0 <NllLossBackward0>[^\n]*\n  #1 <AddBackward0>[^\n]*\n    #2 <MmBackward0>",
+    expect(run("xg-graph loss 4"),
+           r"#0 <NllLossBackward0>[^\n]*\n  #1 <AddmmBackward0>[^\n]*\n    #2 <AccumulateGrad> into leaf \[10\]\n"
+           r"    #3 <SelectBackward0>",
            "xg-graph walks the graph depth-first")
 
     # 5. Modules: a module's tensors (with their .grad now) and submodules, and the flat names.

@@ -89,6 +89,23 @@ TEST_CASE("functional: linear gradcheck (bias, no bias, batched, transposed inpu
     CHECK(gradcheck([](const Inputs& in) { return F::linear(in[0].t(), in[1], in[2]); }, {leaf({4, 3}, -1, 1, 5), w, b}));
 }
 
+TEST_CASE("functional: linear runs PyTorch 1.13's ops: addmm for 2-D and contiguous N-D inputs, else matmul + add") {
+    Tensor w = leaf({3, 4}), b = leaf({3});
+    auto node = [](const Tensor& y) { return y.grad_fn()->name(); };
+    auto next = [](const Tensor& y) { return y.grad_fn()->next_functions()[0]->name(); };
+    Tensor x2 = leaf({5, 4});
+    CHECK(node(F::linear(x2, w, b)) == "AddmmBackward0");
+    Tensor x3 = leaf({2, 5, 4});
+    Tensor y3 = F::linear(x3, w, b);
+    CHECK(node(y3) == "ViewBackward0");
+    CHECK(next(y3) == "AddmmBackward0");
+    CHECK(y3.shape() == xg::Shape{2, 5, 3});
+    CHECK(xg::allclose(y3, xg::matmul(x3.detach(), w.detach().t()) + b.detach(), 1e-12, 1e-12));
+    CHECK(node(F::linear(x3.transpose(0, 1), w, b)) == "AddBackward0");  // not contiguous: matmul, then + b
+    CHECK(node(F::linear(x2, w)) == "MmBackward0");                      // no bias
+    CHECK(node(F::linear(leaf({4}), w, b)) == "AddBackward0");          // 1-D input
+}
+
 TEST_CASE("functional: linear errors name the function, the shapes and the caller's line") {
     Tensor x = xg::randn({2, 7}), w = xg::randn({10, 8});
     std::string msg = error_of([&] { F::linear(x, w); });
