@@ -8,8 +8,8 @@
 # Run it on a quiet machine: the tables are ratios measured in the same minutes, but a busy
 # machine makes two-thread numbers meaningless.
 #
-#   ./scripts/run-bench.sh                   everything (~15 minutes here)
-#   ./scripts/run-bench.sh --quick           fewer rounds (~6 minutes)
+#   ./scripts/run-bench.sh                   everything (~7 minutes here once built)
+#   ./scripts/run-bench.sh --quick           fewer rounds (~4 minutes)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
