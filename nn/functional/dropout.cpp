@@ -38,7 +38,6 @@ Tensor DropoutMask::apply(const Tensor& x_in) const {
 
 }  // namespace detail
 
-
 // y = x * mask / (1 - p),  mask ~ Bernoulli(1 - p)   =>   dL/dx = g * mask / (1 - p)
 //
 // Why scale by 1 / (1 - p): each element survives with probability 1 - p, so E[y] = x and the
