@@ -440,7 +440,14 @@ void gemm_threaded(int64_t M, int64_t N, int64_t K, const T* A, int64_t a_rs, in
     const double mk = static_cast<double>(M) * static_cast<double>(K), kn = static_cast<double>(K) * static_cast<double>(N);
     const bool by_rows = col_tiles < threads || (row_tiles >= threads && bands_r * kn + mk <= bands_c * mk + kn);
     const int64_t tiles = by_rows ? row_tiles : col_tiles;
-    const int64_t bands = std::min<int64_t>(tiles, 4 * threads);  // band b: tiles [t0, t1)
+    // A few bands per thread, so that a thread whose core is busy elsewhere finds its share
+    // taken; but one per thread when the shared operand is large enough that reading it four
+    // times per thread would more than double what the product reads in all (the weight
+    // gradient [128 x 6400]^T @ [6400 x 384]: A is 819K values, read 8 times in column bands).
+    const double shared = by_rows ? kn : mk, other = by_rows ? mk : kn;
+    const double n = static_cast<double>(threads);
+    const bool few_bands = 4.0 * n * shared + other > 2.0 * (n * shared + other);
+    const int64_t bands = std::min<int64_t>(tiles, few_bands ? threads : 4 * threads);  // band b: tiles [t0, t1)
     parallel::for_each_task(threads, bands, [&](int64_t band) {
         int64_t t0, t1;
         parallel::split(tiles, static_cast<int>(band), static_cast<int>(bands), t0, t1);
