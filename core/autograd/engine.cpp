@@ -119,6 +119,7 @@ void run(const std::vector<std::shared_ptr<Node>>& roots, const std::vector<Tens
         for (size_t i = 0; i < next.size(); ++i) {
             Node* nx = next[i].get();
             if (!nx) continue;
+            NodeState& st = state[nx];
             if (i < input_grads.size() && input_grads[i].defined()) {
                 Tensor g = input_grads[i];
                 const auto& meta = node->input_meta()[i];
@@ -132,10 +133,8 @@ void run(const std::vector<std::shared_ptr<Node>>& roots, const std::vector<Tens
                                 std::to_string(i) + "th output (the gradient for input " + std::to_string(i) +
                                 " of shape " + shape_str(meta.shape) + ")");
                 }
-                Tensor& p = state[nx].pending;
-                p = p.defined() ? add(p, g) : g;
+                st.pending = st.pending.defined() ? add(st.pending, g) : g;
             }
-            NodeState& st = state[nx];
             if (!st.keep) st.keep = next[i];
             if (--st.deps == 0) ready.push_back(nx);
         }

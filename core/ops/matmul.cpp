@@ -50,6 +50,13 @@ Tensor transposed_view(const Tensor& m) {
     return detail::make_view(m, shape, strides, m.storage_offset());
 }
 
+// m is W^T for a contiguous 2-D W (nn.Linear's weight as `weight.t()`): the backwards of matmul
+// and addmm then build m's gradient in W's layout and hand back its transpose, which
+// TransposeBackward0 turns into a contiguous tensor AccumulateGrad keeps without a copy.
+bool transpose_of_contiguous(const Tensor& m) {
+    return m.dim() == 2 && m.stride(0) == 1 && m.stride(1) == m.size(0) && m.size(1) > 1;
+}
+
 // m [..., R, C] seen as [batch..., R, C]: stride 0 along the batch dims it lacks or has as 1.
 Tensor expand_batch(const Tensor& m, const Shape& batch) {
     const size_t nb = batch.size(), own = m.shape().size() - 2;
@@ -218,8 +225,7 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const char* op, const
         SavedTensor saved_a = b.requires_grad() ? SavedTensor(a) : SavedTensor();
         SavedTensor saved_b = a.requires_grad() ? SavedTensor(b) : SavedTensor();
         // y = a @ b   =>   dL/da = g @ b^T,  dL/db = a^T @ g
-        // b is the transpose of a contiguous matrix (W.t()): its gradient is built in W's layout.
-        const bool b_transposed = b.dim() == 2 && b.strides()[0] == 1 && b.strides()[1] == b.shape()[0] && b.shape()[1] > 1;
+        const bool b_transposed = transpose_of_contiguous(b);
         autograd::attach(out, node_name(a.dim(), b.dim()), loc, {a, b},
                          [saved_a, saved_b, a_vec, b_vec, b_transposed, batch, a_shape = a.shape(), b_shape = b.shape(),
                           am_shape = am.shape(), bm_shape = bm.shape()](const Tensor& g) -> std::vector<Tensor> {
@@ -237,10 +243,8 @@ Tensor matmul_impl(const Tensor& a_in, const Tensor& b_in, const char* op, const
                                  relabel(ga, a_shape);
                              }
                              if (saved_a.defined() && b_transposed) {
-                                 // b = W^T, W [N, K] contiguous (nn.Linear's x @ W^T): compute
-                                 // dL/dW = g^T @ a straight into W's layout and hand back its
-                                 // transpose, so TransposeBackward0 turns it into a contiguous
-                                 // tensor AccumulateGrad can keep without a copy. Same sums.
+                                 // b = W^T: dL/dW = g^T @ a in W's layout, handed back
+                                 // transposed (see transpose_of_contiguous). Same sums.
                                  const Tensor& av = saved_a.get();
                                  Tensor a_mat = a_vec ? unsqueeze_view(av, 0) : av;
                                  Tensor gw = detail::make_empty({bm_shape[1], bm_shape[0]}, g.dtype());  // [N, K]
@@ -325,8 +329,7 @@ Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, SrcLoc
     if (autograd::needs_grad({&input, &mat1, &mat2})) {
         SavedTensor saved_1 = mat2.requires_grad() ? SavedTensor(mat1) : SavedTensor();
         SavedTensor saved_2 = mat1.requires_grad() ? SavedTensor(mat2) : SavedTensor();
-        // mat2 = W^T with W [N, K] contiguous: its gradient is built in W's layout (see matmul).
-        const bool mat2_transposed = mat2.stride(0) == 1 && mat2.stride(1) == K && N > 1;
+        const bool mat2_transposed = transpose_of_contiguous(mat2);
         autograd::attach(out, "AddmmBackward0", loc, {input, mat1, mat2},
                          [saved_1, saved_2, mat2_transposed, input_shape = input.shape(),
                           input_grad = input.requires_grad()](const Tensor& g) -> std::vector<Tensor> {

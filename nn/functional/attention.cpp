@@ -289,15 +289,6 @@ Tensor scaled_heads(const Tensor& t, int64_t part, int64_t embed_dim, int64_t nu
     return heads_view(div(columns, scale), 0, embed_dim, num_heads);
 }
 
-// nn::MultiheadAttention's self-attention as one op: the packed projection qkv [L, N, 3E] in,
-// the heads' outputs side by side [L, N, E] out (concat(head_1, ..., head_H), ready for
-// out_proj). The composed path splits qkv into three views, permutes the heads out, and after
-// the attention copies them back side by side (permute + reshape); in the backward, each of the
-// three SplitBackward0 nodes builds a zero [L, N, 3E] gradient with its part filled in, the
-// engine adds the three, and the permuted gradients are copied twice on the way. Here the
-// forward writes each head's output into its columns of [L, N, E], and the backward writes
-// dq, dk, dv into their columns of one [L, N, 3E] gradient: no copies and no zeros.
-//
 // [L, N, W] with the memory order of qkv: sequence-major (contiguous), or batch-major (a view of
 // an [N, L, W] buffer) when qkv is the transpose of a batch-first projection.
 Tensor empty_in_order_of(const Tensor& qkv, int64_t W) {
@@ -309,6 +300,14 @@ Tensor empty_in_order_of(const Tensor& qkv, int64_t W) {
     return xg::detail::make_empty({L, N, W}, qkv.dtype());
 }
 
+// nn::MultiheadAttention's self-attention as one op: the packed projection qkv [L, N, 3E] in,
+// the heads' outputs side by side [L, N, E] out (concat(head_1, ..., head_H), ready for
+// out_proj). The composed path splits qkv into three views, permutes the heads out, and after
+// the attention copies them back side by side (permute + reshape); in the backward, each of the
+// three SplitBackward0 nodes builds a zero [L, N, 3E] gradient with its part filled in, the
+// engine adds the three, and the permuted gradients are copied twice on the way. Here the
+// forward writes each head's output into its columns of [L, N, E], and the backward writes
+// dq, dk, dv into their columns of one [L, N, 3E] gradient: no copies and no zeros.
 Tensor fused_self_attention(const Tensor& qkv, int64_t num_heads, const Tensor& mask, double dropout_p,
                             const SrcLoc& loc) {
     const int64_t E = qkv.size(2) / 3;
@@ -495,8 +494,8 @@ AttentionOutput multi_head_attention_forward(const Tensor& query_in, const Tenso
     //
     // (deep breath) calculate attention and out projection
     //
-    // Without the weights, the fused op (its node: ScaledDotProductAttentionBackward0); with
-    // them, the composed one, whose weights have a gradient of their own.
+    // Without the weights, F::scaled_dot_product_attention (fused when it can be, see
+    // nn/attention.h); with them, the composed path, whose weights have a gradient of their own.
     auto [attn_output, attn_output_weights] =
         need_weights ? scaled_dot_product_attention_with_weights(q, k, v, attn_mask, dropout_p, false, loc)
                      : AttentionOutput{scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, false, loc), Tensor()};
