@@ -52,9 +52,12 @@ ReducePlan plan_reduction(const Tensor& x, const std::vector<int64_t>& dims, boo
 }
 
 // The common case of a bias gradient: x contiguous [R, C] (R = the leading, reduced dims, C the
-// kept trailing ones), out[c] += sum over r of x[r, c]. Columns are shared out over the threads
-// in pieces of 64; each column is still summed row after row, as on one thread, so the bits do
-// not depend on the thread count. Returns false when x does not have that form.
+// kept trailing ones), out[c] += sum over r of x[r, c]. The rows are cut into blocks of
+// kBlockRows, fixed whatever the thread count: each block is summed row after row into its own
+// partial row, and the partials are then added in block order. So the bits do not depend on the
+// thread count, and each thread streams whole rows from memory. (Cutting by columns instead reads
+// every row in strips, which the prefetcher follows badly: 2.8x slower on two threads than on one
+// for a [6400, 512] gradient that is not in cache.) Returns false when x does not have that form.
 template <class T>
 bool sum_leading_dims(const Tensor& x, const ReducePlan& p, const Tensor& out) {
     if constexpr (!std::is_floating_point_v<T>) {
@@ -68,18 +71,27 @@ bool sum_leading_dims(const Tensor& x, const ReducePlan& p, const Tensor& out) {
         if (lead == 0 || lead == nd || !x.is_contiguous()) return false;
         const int64_t C = numel_of(Shape(x.shape().begin() + static_cast<std::ptrdiff_t>(lead), x.shape().end()));
         const int64_t R = C == 0 ? 0 : x.numel() / C;
-        T* o = out.data_ptr<T>();
         const T* src = x.data_ptr<T>();
-        parallel::parallel_for(C, 8.0 * static_cast<double>(R), [&](int64_t c0, int64_t c1) {  // 8: an add per element
-            constexpr int64_t W = kernels::simd_width<T>;
-            for (int64_t r = 0; r < R; ++r) {
-                const T* xp = src + r * C;
-                int64_t c = c0;
-                for (; c + W <= c1; c += W)
-                    (kernels::batch<T>::load_unaligned(o + c) + kernels::batch<T>::load_unaligned(xp + c)).store_unaligned(o + c);
-                for (; c < c1; ++c) o[c] += xp[c];
-            }
+        // acc[0..C) += rows [r0, r1) of x, one row after another
+        auto add_rows = [&](T* acc, int64_t r0, int64_t r1) {
+            for (int64_t r = r0; r < r1; ++r)
+                kernels::map2_contiguous(acc, acc, src + r * C, C, [](auto s, auto v) { return s + v; });
+        };
+        constexpr int64_t kBlockRows = 256;
+        const int64_t blocks = (R + kBlockRows - 1) / kBlockRows;
+        if (blocks <= 1) {
+            add_rows(out.data_ptr<T>(), 0, R);
+            return true;
+        }
+        Tensor partial = zeros({blocks, C}, dtype(x.dtype()));  // one row per block
+        T* part = partial.data_ptr<T>();
+        const int threads = parallel::threads_for(8.0 * static_cast<double>(R * C));  // 8: an add per element
+        parallel::for_each_task(threads, blocks, [&](int64_t blk) {
+            add_rows(part + blk * C, blk * kBlockRows, std::min(R, (blk + 1) * kBlockRows));
         });
+        T* o = out.data_ptr<T>();
+        for (int64_t blk = 0; blk < blocks; ++blk)
+            kernels::map2_contiguous(o, o, part + blk * C, C, [](auto s, auto v) { return s + v; });
         return true;
     }
 }

@@ -75,6 +75,21 @@ TEST_CASE("sum: SIMD rows agree with a plain loop (bodies and tails)") {
     }
 }
 
+TEST_CASE("sum: over leading dims (a bias gradient), rows summed in fixed blocks of 256, bit for bit") {
+    // [4, 250, 13]: 1000 rows in blocks of 256 (the last has 232), 13 columns (a SIMD body and a tail)
+    Tensor x = xg::randn({4, 250, 13});
+    std::vector<float> v = x.to_vector<float>(), got = x.sum({0, 1}).to_vector<float>();
+    for (size_t c = 0; c < 13; ++c) {
+        float total = 0;
+        for (size_t r0 = 0; r0 < 1000; r0 += 256) {
+            float block = 0;  // each block row after row, then the blocks in order
+            for (size_t r = r0; r < std::min<size_t>(1000, r0 + 256); ++r) block += v[r * 13 + c];
+            total += block;
+        }
+        CHECK(got[c] == total);
+    }
+}
+
 TEST_CASE("sum: mean values and dtype rules") {
     Tensor x = iota({2, 3});
     CHECK(x.mean().item() == 2.5);
