@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <random>
 #include <set>
 #include <sstream>
 
@@ -293,6 +294,36 @@ TEST_CASE("random: rand, randint, randperm and bernoulli match PyTorch") {
     CHECK(xg::bernoulli(xg::full({12}, 0.5)).to_vector<int64_t>() ==
           std::vector<int64_t>{0, 1, 1, 0, 1, 0, 1, 0, 0, 1, 0, 0});
     CHECK(xg::bernoulli({12}, 0.5).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1});
+}
+
+TEST_CASE("random: bulk bernoulli(p) is uniform<double>() < p draw for draw, ties on the high bits included") {
+    // The definition, one std::mt19937 draw at a time (PyTorch's engine): a uniform double from
+    // two draws (hi first), compared with p.
+    auto reference = [](uint32_t seed, int skip, int64_t n, double p) {
+        std::mt19937 gen(seed);
+        for (int i = 0; i < skip; ++i) gen();
+        std::vector<int64_t> out;
+        for (int64_t i = 0; i < n; ++i) {
+            const uint64_t hi = gen(), lo = gen();
+            const double u = static_cast<double>(((hi << 32) | lo) & ((uint64_t{1} << 53) - 1)) * 0x1p-53;
+            out.push_back(u < p ? 1 : 0);
+        }
+        return out;
+    };
+    // p chosen so that the first element's high 21 bits tie with p's: decided by its low draw,
+    // once with p just above that element's u and once exactly at it (u < p false).
+    std::mt19937 first(11);
+    first();  // the skipped draw below
+    const uint64_t hi = first(), lo = first();
+    const uint64_t bits = ((hi << 32) | lo) & ((uint64_t{1} << 53) - 1);
+    for (double p : {0.9, 0.5, 0.0, 1.0, static_cast<double>(bits) * 0x1p-53, static_cast<double>(bits + 1) * 0x1p-53}) {
+        xg::manual_seed(11);
+        (void)xg::rand({1});  // one draw: the pairs now straddle the engine's blocks of 624
+        CHECK(xg::bernoulli({1000}, p).to_vector<int64_t>() == reference(11, 1, 1000, p));
+        std::mt19937 after(11);
+        after.discard(1 + 2000);  // the generator moved on by exactly two draws per element
+        CHECK(xg::randint(1 << 30, {1}).item() == static_cast<double>(after() % (1u << 30)));
+    }
 }
 
 TEST_CASE("random: distributions look right") {
