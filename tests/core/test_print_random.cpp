@@ -296,7 +296,7 @@ TEST_CASE("random: rand, randint, randperm and bernoulli match PyTorch") {
     CHECK(xg::bernoulli({12}, 0.5).to_vector<int64_t>() == std::vector<int64_t>{1, 0, 0, 1, 0, 1, 0, 1, 1, 1, 0, 1});
 }
 
-TEST_CASE("random: bulk bernoulli(p) is uniform<double>() < p draw for draw, ties on the high bits included") {
+TEST_CASE("random: bulk bernoulli(p) is uniform<double>() < p draw for draw, ties on the high bits included, on 1 and 2 threads") {
     // The definition, one std::mt19937 draw at a time (PyTorch's engine): a uniform double from
     // two draws (hi first), compared with p.
     auto reference = [](uint32_t seed, int skip, int64_t n, double p) {
@@ -324,6 +324,18 @@ TEST_CASE("random: bulk bernoulli(p) is uniform<double>() < p draw for draw, tie
         after.discard(1 + 2000);  // the generator moved on by exactly two draws per element
         CHECK(xg::randint(1 << 30, {1}).item() == static_cast<double>(after() % (1u << 30)));
     }
+    // From 2^16 elements the draws are shared out over the threads: the same mask on 1 and 2.
+    const int saved = xg::get_num_threads();
+    for (int threads : {1, 2}) {
+        xg::set_num_threads(threads);
+        xg::manual_seed(11);
+        (void)xg::rand({1});
+        CHECK(xg::bernoulli({100003}, 0.9).to_vector<int64_t>() == reference(11, 1, 100003, 0.9));
+        std::mt19937 after(11);
+        after.discard(1 + 2 * 100003);
+        CHECK(xg::randint(1 << 30, {1}).item() == static_cast<double>(after() % (1u << 30)));
+    }
+    xg::set_num_threads(saved);
 }
 
 TEST_CASE("random: distributions look right") {
