@@ -15,6 +15,7 @@
 
 #include "core/autograd/node.h"
 #include "core/kernels/simd.h"
+#include "core/kernels/softmax_row.h"
 #include "core/ops.h"
 
 namespace xg {
@@ -249,5 +250,19 @@ Tensor softmax_backward_data(const Tensor& grad, const Tensor& output, int64_t d
 
 Tensor Tensor::softmax(int64_t dim, SrcLoc loc) const { return xg::softmax(*this, dim, loc); }
 Tensor Tensor::log_softmax(int64_t dim, SrcLoc loc) const { return xg::log_softmax(*this, dim, loc); }
+
+// The row kernels for fused ops (core/kernels/softmax_row.h).
+template <class T>
+void kernels::softmax_row(const T* x, T* y, int64_t n) {
+    forward_row(x, y, n, Kind::Softmax);
+}
+template <class T>
+void kernels::softmax_backward_row(const T* y, const T* g, T* dx, int64_t n) {
+    backward_row(y, g, dx, n, Kind::Softmax);
+}
+template void kernels::softmax_row<float>(const float*, float*, int64_t);
+template void kernels::softmax_row<double>(const double*, double*, int64_t);
+template void kernels::softmax_backward_row<float>(const float*, const float*, float*, int64_t);
+template void kernels::softmax_backward_row<double>(const double*, const double*, double*, int64_t);
 
 }  // namespace xg

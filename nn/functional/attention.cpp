@@ -8,8 +8,8 @@
 // when the weights are returned too. When only the output is wanted (nn::MultiheadAttention with
 // need_weights=false, as in TransformerEncoderLayer), fused_attention runs the same kernels as one
 // op with the same backward math written out, which keeps less memory for the backward. The heads
-// are never looped over: they are one more batch dim of the batched matmul, [N, H, L, Dh], made
-// by views of the projected tensors.
+// are views of the projected tensors, [N, H, L, Dh]: in the composed path one more batch dim of
+// the batched matmul; the fused path takes them one at a time (why: above attention_forward).
 #include <atomic>
 #include <cmath>
 #include <limits>
@@ -18,6 +18,9 @@
 
 #include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
+#include "core/kernels/gemm.h"
+#include "core/kernels/softmax_row.h"
+#include "core/parallel.h"
 #include "nn/attention.h"
 #include "nn/functional.h"
 #include "nn/functional/dropout_mask.h"
@@ -169,21 +172,22 @@ std::atomic<AttentionKernel> g_attention_kernel{AttentionKernel::Auto};
 
 // Whether to take the fused path (see set_attention_kernel in nn/attention.h) for attention
 // weights of `weights` elements (batch * heads * L * S). It needs a mask that is a constant and
-// p < 1; anything else takes the composed path whatever the setting.
-bool fuse(int64_t weights, const Tensor& mask, double dropout_p) {
+// p < 1 (and a mask of the scores' dtype); anything else takes the composed path whatever the
+// setting.
+bool fuse(int64_t weights, const Tensor& mask, double dropout_p, DType dtype) {
     const AttentionKernel setting = g_attention_kernel.load(std::memory_order_relaxed);
     if (setting == AttentionKernel::Composed || dropout_p >= 1.0) return false;
-    if (mask.defined() && mask.requires_grad()) return false;
+    if (mask.defined() && (mask.requires_grad() || mask.dtype() != dtype)) return false;
     return setting == AttentionKernel::Fused || weights >= kFuseAttentionAt;
 }
 
 // The same for F::scaled_dot_product_attention, which also needs q, k and v with the same batch
-// dims (no broadcasting).
+// dims (no broadcasting), and a mask with no more dims than q.
 bool use_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double dropout_p) {
-    if (q.dim() != k.dim() || k.dim() != v.dim()) return false;
+    if (q.dim() != k.dim() || k.dim() != v.dim() || (mask.defined() && mask.dim() > q.dim())) return false;
     for (int64_t d = 0; d + 2 < q.dim(); ++d)
         if (q.size(d) != k.size(d) || k.size(d) != v.size(d)) return false;
-    return fuse(q.numel() / q.size(-1) * k.size(-2), mask, dropout_p);
+    return fuse(q.numel() / q.size(-1) * k.size(-2), mask, dropout_p, q.dtype());
 }
 
 // ---- the fused path ------------------------------------------------------------------------------
@@ -207,38 +211,125 @@ struct AttentionSaved {
     std::optional<detail::DropoutMask> drop;  // when p > 0
 };
 
-// out (any strides, rows contiguous) = attention(q, k, v), given qs = q / sqrt(E) (the callers
-// compute it in the layout that is fastest for them); returns what the backward needs.
+// Where slice b (the batch dims flattened, row-major) of t starts: t's first nb dims are the
+// batch dims.
+int64_t slice_offset(const Tensor& t, size_t nb, int64_t b) {
+    int64_t offset = 0;
+    for (size_t d = nb; d-- > 0;) {
+        offset += b % t.shape()[d] * t.strides()[d];
+        b /= t.shape()[d];
+    }
+    return offset;
+}
+
+// One matrix of a batch: rows and columns of t's last two dims (element (i, j) at
+// data + i * rs + j * cs), slice after slice.
+template <class T>
+struct Slices {
+    Slices(const Tensor& t, size_t nb)
+        : t(t), nb(nb), data(t.data_ptr<T>()), rs(t.stride(-2)), cs(t.stride(-1)) {}
+    T* operator[](int64_t b) const { return data + slice_offset(t, nb, b); }
+    const Tensor& t;
+    size_t nb;
+    T* data;
+    int64_t rs, cs;
+};
+
+// Runs body(b, scratch) for every slice b < count: on the threads, groups of whole slices each
+// (one head's matrices are too small to share), or on the caller when there is one slice (whose
+// products then spread their own rows over the threads). scratch: scratch_size values of the
+// thread's own, for the slice's [L, S] matrices.
+template <class T, class Body>
+void for_each_slice(int64_t count, double work_per_slice, int64_t scratch_size, Body&& body) {
+    const int threads = count >= 2 ? parallel::threads_for(work_per_slice * static_cast<double>(count)) : 1;
+    const int64_t groups = threads > 1 ? std::min<int64_t>(count, 8 * threads) : 1;
+    parallel::for_each_task(threads, groups, [&](int64_t g) {
+        std::vector<T> scratch(static_cast<size_t>(scratch_size));
+        int64_t b0 = 0, b1 = 0;
+        parallel::split(count, static_cast<int>(g), static_cast<int>(groups), b0, b1);
+        for (int64_t b = b0; b < b1; ++b) body(b, scratch.data());
+    });
+}
+
+// The heads are done one at a time, each from start to end while its [L, S] matrices are in the
+// cache (fmnist_train: 50 x 50, 10 KB), instead of one op over all heads after another: then
+// every [..., L, S] tensor (scores, weights, dropped weights and their gradients, 10 MB a layer
+// in fmnist_train) would go to memory and come back. The products, the softmax rows and the
+// dropout are the kernels the composed path runs (kernels::gemm, kernels::softmax_row,
+// DropoutMask::apply), called with the same operands, so the numbers are the same.
+
+// out (rows contiguous) = attention(q, k, v), given qs = q / sqrt(E) (the callers compute it in
+// the layout that is fastest for them); returns what the backward needs. q, k, v and out share
+// their batch dims; mask broadcasts to the scores [..., L, S].
 AttentionSaved attention_forward(const Tensor& qs, const Tensor& k, const Tensor& v, const Tensor& mask,
                                  double dropout_p, const Tensor& out, const SrcLoc& loc) {
-    NoGradGuard no_grad;
+    const size_t nb = static_cast<size_t>(qs.dim() - 2);
+    const int64_t L = qs.size(-2), E = qs.size(-1), S = k.size(-2), Ev = v.size(-1);
+    Shape p_shape(qs.shape().begin(), qs.shape().end() - 2);
+    p_shape.push_back(L);
+    p_shape.push_back(S);
+    XG_CHECK(out.stride(-1) == 1, loc, "attention: the output's rows must be contiguous, got strides " << out.strides());
     AttentionSaved saved;
-    Tensor scores = matmul(qs, k.transpose(-2, -1, loc), loc);  // [..., L, S]
-    if (mask.defined()) scores = add(scores, mask, loc);
-    saved.P = softmax(scores, -1, loc);  // [..., L, S]
-    Tensor A = saved.P;
-    if (dropout_p > 0.0) {
-        saved.drop.emplace(saved.P.numel(), dropout_p);
-        A = saved.drop->apply(saved.P);
-    }
-    xg::detail::matmul_into(out, A, v, loc);  // [..., L, Ev]
+    saved.P = xg::detail::make_empty(p_shape, qs.dtype());  // [..., L, S]
+    if (dropout_p > 0.0) saved.drop.emplace(saved.P.numel(), dropout_p);
+    const Tensor m = mask.defined() ? mask.expand(p_shape, loc) : Tensor();  // [..., L, S], stride 0 where broadcast
+    const int64_t count = L * S == 0 ? 0 : saved.P.numel() / (L * S);
+    XG_DISPATCH_FLOAT(qs.dtype(), T, [&] {
+        const Slices<T> Q(qs, nb), K(k, nb), V(v, nb), O(out, nb);
+        std::optional<Slices<T>> M;
+        if (m.defined()) M.emplace(m, nb);
+        T* P = saved.P.data_ptr<T>();
+        const double work = static_cast<double>(L * S) * static_cast<double>(E + Ev);
+        for_each_slice<T>(count, work, L * S, [&](int64_t b, T* scores) {
+            T* p = P + b * L * S;
+            kernels::gemm<T>(L, S, E, Q[b], Q.rs, Q.cs, K[b], K.cs, K.rs, scores, S, false);  // qs @ k^T
+            if (M) {  // + mask
+                const T* mb = (*M)[b];
+                for (int64_t i = 0; i < L; ++i)
+                    for (int64_t j = 0; j < S; ++j) scores[i * S + j] += mb[i * M->rs + j * M->cs];
+            }
+            for (int64_t i = 0; i < L; ++i) kernels::softmax_row<T>(scores + i * S, p + i * S, S);  // P
+            const T* A = p;
+            if (saved.drop) {  // A = dropout(P), in the scores' place
+                saved.drop->apply(p, scores, b * L * S, L * S);
+                A = scores;
+            }
+            kernels::gemm<T>(L, Ev, S, A, S, 1, V[b], V.rs, V.cs, O[b], O.rs, false);  // A @ v
+        });
+    });
     return saved;
 }
 
-// dq, dk, dv (any strides, rows contiguous) = the gradients of attention(q, k, v) for g = dL/dout,
-// given qs = q / sqrt(E) and ks = k / sqrt(E).
+// dq, dk, dv (rows contiguous) = the gradients of attention(q, k, v) for g = dL/dout, given
+// qs = q / sqrt(E) and ks = k / sqrt(E).
 void attention_backward(const Tensor& g, const Tensor& qs, const Tensor& ks, const Tensor& v,
                         const AttentionSaved& saved, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
-    const Tensor& P = saved.P;
-    Tensor A = saved.drop ? saved.drop->apply(P) : P;
-    xg::detail::matmul_into(dv, A.transpose(-2, -1), g);  // [..., S, Ev]
-    A = Tensor();                                          // freed before the next buffers
-    Tensor dA = matmul(g, v.transpose(-2, -1));            // [..., L, S]
-    Tensor dP = saved.drop ? saved.drop->apply(dA) : dA;
-    dA = Tensor();
-    Tensor dS = softmax_backward_data(dP, P, -1);                           // [..., L, S]
-    xg::detail::matmul_into(dq, dS, ks);                    // [..., L, E]
-    xg::detail::matmul_into(dk, dS.transpose(-2, -1), qs);  // [..., S, E]
+    const size_t nb = static_cast<size_t>(qs.dim() - 2);
+    const int64_t L = qs.size(-2), E = qs.size(-1), S = ks.size(-2), Ev = v.size(-1);
+    XG_CHECK(dq.stride(-1) == 1 && dk.stride(-1) == 1 && dv.stride(-1) == 1, SrcLoc::current(),
+             "attention backward: the gradients' rows must be contiguous");
+    const int64_t count = L * S == 0 ? 0 : saved.P.numel() / (L * S);
+    XG_DISPATCH_FLOAT(qs.dtype(), T, [&] {
+        const Slices<T> G(g, nb), Q(qs, nb), K(ks, nb), V(v, nb), DQ(dq, nb), DK(dk, nb), DV(dv, nb);
+        const T* P = saved.P.data_ptr<T>();
+        const double work = static_cast<double>(L * S) * static_cast<double>(2 * E + 2 * Ev);
+        for_each_slice<T>(count, work, 2 * L * S, [&](int64_t b, T* scratch) {
+            const T* p = P + b * L * S;
+            T* a = scratch;              // A, then dA, dP
+            T* ds = scratch + L * S;     // dS
+            const T* A = p;
+            if (saved.drop) {  // A = P * D, recomputed
+                saved.drop->apply(p, a, b * L * S, L * S);
+                A = a;
+            }
+            kernels::gemm<T>(S, Ev, L, A, 1, S, G[b], G.rs, G.cs, DV[b], DV.rs, false);  // dv = A^T @ g
+            kernels::gemm<T>(L, S, Ev, G[b], G.rs, G.cs, V[b], V.cs, V.rs, a, S, false);  // dA = g @ v^T
+            if (saved.drop) saved.drop->apply(a, a, b * L * S, L * S);                    // dP = dA * D
+            for (int64_t i = 0; i < L; ++i) kernels::softmax_backward_row<T>(p + i * S, a + i * S, ds + i * S, S);
+            kernels::gemm<T>(L, E, S, ds, S, 1, K[b], K.rs, K.cs, DQ[b], DQ.rs, false);  // dq = dS @ ks
+            kernels::gemm<T>(S, E, L, ds, 1, S, Q[b], Q.rs, Q.cs, DK[b], DK.rs, false);  // dk = dS^T @ qs
+        });
+    });
 }
 
 // F::scaled_dot_product_attention's fused op: q, k, v with the same batch dims.
@@ -466,7 +557,7 @@ AttentionOutput multi_head_attention_forward(const Tensor& query_in, const Tenso
     // passes the transpose of an [N, L, E] tensor, and projecting that as it lies is one GEMM
     // (forward and backward), where the [L, N, E] view would be L products of N rows each (each
     // packing the weight again, and the weight's gradient summed product after product).
-    if (q_is_k && k_is_v && !need_weights && fuse(bsz * num_heads * tgt_len * src_len, attn_mask, dropout_p)) {
+    if (q_is_k && k_is_v && !need_weights && fuse(bsz * num_heads * tgt_len * src_len, attn_mask, dropout_p, query.dtype())) {
         const bool batch_major = query.stride(0) < query.stride(1);
         Tensor x = batch_major ? query.transpose(0, 1, loc) : query;   // [N, L, E] or [L, N, E]
         Tensor qkv = linear(x, in_proj_weight, in_proj_bias, loc);      // [N, L, 3E] or [L, N, 3E]

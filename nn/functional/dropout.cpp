@@ -19,19 +19,10 @@ DropoutMask::DropoutMask(int64_t n, double p)
 Tensor DropoutMask::apply(const Tensor& x_in) const {
     Tensor x = x_in.is_contiguous() ? x_in.detach() : x_in.detach().contiguous();
     Tensor out = xg::detail::make_empty(x.shape(), x.dtype());
-    const auto* keep = static_cast<const uint8_t*>(keep_->data());
     XG_DISPATCH_FLOAT(x.dtype(), T, [&] {
-        // 1 / (1 - p) rounded to T, exactly what PyTorch's noise.div_(1 - p) leaves in its mask.
-        const T scale = T(1) / static_cast<T>(1.0 - p_);
         const T* in = x.data_ptr<T>();
         T* o = out.data_ptr<T>();
-        // o = x * noise, noise = keep * scale (exactly scale or 0): dropped elements are
-        // multiplied by 0, not set to 0, so a NaN stays NaN as in PyTorch's x * noise. Written
-        // as arithmetic rather than `keep ? scale : 0` so that the compiler vectorizes it (bytes
-        // widened to 8 floats at a time); the select compiled to a scalar loop 4x slower.
-        parallel::parallel_for(n_, 4, [&](int64_t begin, int64_t end) {
-            for (int64_t i = begin; i < end; ++i) o[i] = in[i] * (static_cast<T>(keep[i]) * scale);
-        });
+        parallel::parallel_for(n_, 4, [&](int64_t begin, int64_t end) { apply(in + begin, o + begin, begin, end - begin); });
     });
     return out;
 }

@@ -186,6 +186,30 @@ TEST_CASE("attention: the fused op (output only) equals the composed ops, forwar
     }
 }
 
+TEST_CASE("attention: fused, one head alone (its products threaded) and a one-column mask: the composed numbers") {
+    // The fused path runs head after head; with a single head the products spread their rows
+    // over the threads instead. The mask [L, 1] is read with a stride of 0 along the keys.
+    F::AttentionKernelGuard fused_kernel(F::AttentionKernel::Fused);
+    const int saved = xg::get_num_threads();
+    xg::set_num_threads(2);
+    xg::manual_seed(12);
+    Tensor q = xg::randn({1, 200, 16}, xg::requires_grad());
+    Tensor k = xg::randn({1, 300, 16}, xg::requires_grad());
+    Tensor v = xg::randn({1, 300, 8}, xg::requires_grad());
+    Tensor mask = xg::randn({200, 1});
+    Tensor g = xg::randn({1, 200, 8});
+    xg::manual_seed(3);
+    Tensor fused = F::scaled_dot_product_attention(q, k, v, mask, 0.1);
+    CHECK(fused.grad_fn()->name() == "ScaledDotProductAttentionBackward0");
+    auto grads = xg::autograd::grad({(fused * g).sum()}, {q, k, v});
+    xg::manual_seed(3);
+    Tensor composed = F::scaled_dot_product_attention_with_weights(q, k, v, mask, 0.1).output;
+    auto expected = xg::autograd::grad({(composed * g).sum()}, {q, k, v});
+    CHECK(xg::equal(fused, composed));
+    for (size_t i = 0; i < 3; ++i) CHECK(max_abs_diff(grads[i], expected[i]) < 1e-5);
+    xg::set_num_threads(saved);
+}
+
 TEST_CASE("attention: which path runs: Auto fuses from kFuseAttentionAt weights on, or as set") {
     auto node_of = [](xg::Shape q_shape, int64_t S) {
         Tensor q = xg::randn(q_shape, xg::requires_grad());
