@@ -258,31 +258,49 @@ void for_each_slice(int64_t count, double work_per_slice, int64_t scratch_size, 
 // dropout are the kernels the composed path runs (kernels::gemm, kernels::softmax_row,
 // DropoutMask::apply), called with the same operands, so the numbers are the same.
 
-// out (rows contiguous) = attention(q, k, v), given qs = q / sqrt(E) (the callers compute it in
-// the layout that is fastest for them); returns what the backward needs. q, k, v and out share
-// their batch dims; mask broadcasts to the scores [..., L, S].
-AttentionSaved attention_forward(const Tensor& qs, const Tensor& k, const Tensor& v, const Tensor& mask,
+// dst [rows, cols] (contiguous) = src / scale, src element (i, j) at src[i * rs + j * cs]: the
+// composed path's q / sqrt(E), one head's rows at a time, with the same division.
+template <class T>
+void divide_into(T* dst, const T* src, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T scale) {
+    for (int64_t i = 0; i < rows; ++i) {
+        T* d = dst + i * cols;
+        const T* r = src + i * rs;
+        if (cs == 1)  // the heads' rows are contiguous: a SIMD loop
+            for (int64_t j = 0; j < cols; ++j) d[j] = r[j] / scale;
+        else
+            for (int64_t j = 0; j < cols; ++j) d[j] = r[j * cs] / scale;
+    }
+}
+
+// out (rows contiguous) = attention(q, k, v) with q / sqrt(E) scaled head by head; returns what
+// the backward needs. q, k, v and out share their batch dims; mask broadcasts to the scores
+// [..., L, S].
+AttentionSaved attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
                                  double dropout_p, const Tensor& out, const SrcLoc& loc) {
-    const size_t nb = static_cast<size_t>(qs.dim() - 2);
-    const int64_t L = qs.size(-2), E = qs.size(-1), S = k.size(-2), Ev = v.size(-1);
-    Shape p_shape(qs.shape().begin(), qs.shape().end() - 2);
+    const size_t nb = static_cast<size_t>(q.dim() - 2);
+    const int64_t L = q.size(-2), E = q.size(-1), S = k.size(-2), Ev = v.size(-1);
+    const double scale = std::sqrt(static_cast<double>(E));
+    Shape p_shape(q.shape().begin(), q.shape().end() - 2);
     p_shape.push_back(L);
     p_shape.push_back(S);
     XG_CHECK(out.stride(-1) == 1, loc, "attention: the output's rows must be contiguous, got strides " << out.strides());
     AttentionSaved saved;
-    saved.P = xg::detail::make_empty(p_shape, qs.dtype());  // [..., L, S]
+    saved.P = xg::detail::make_empty(p_shape, q.dtype());  // [..., L, S]
     if (dropout_p > 0.0) saved.drop.emplace(saved.P.numel(), dropout_p);
     const Tensor m = mask.defined() ? mask.expand(p_shape, loc) : Tensor();  // [..., L, S], stride 0 where broadcast
     const int64_t count = L * S == 0 ? 0 : saved.P.numel() / (L * S);
-    XG_DISPATCH_FLOAT(qs.dtype(), T, [&] {
-        const Slices<T> Q(qs, nb), K(k, nb), V(v, nb), O(out, nb);
+    XG_DISPATCH_FLOAT(q.dtype(), T, [&] {
+        const Slices<T> Q(q, nb), K(k, nb), V(v, nb), O(out, nb);
         std::optional<Slices<T>> M;
         if (m.defined()) M.emplace(m, nb);
         T* P = saved.P.data_ptr<T>();
         const double work = static_cast<double>(L * S) * static_cast<double>(E + Ev);
-        for_each_slice<T>(count, work, L * S, [&](int64_t b, T* scores) {
+        for_each_slice<T>(count, work, L * S + L * E, [&](int64_t b, T* scratch) {
+            T* scores = scratch;         // [L, S]
+            T* qs = scratch + L * S;     // [L, E]
             T* p = P + b * L * S;
-            kernels::gemm<T>(L, S, E, Q[b], Q.rs, Q.cs, K[b], K.cs, K.rs, scores, S, false);  // qs @ k^T
+            divide_into(qs, Q[b], Q.rs, Q.cs, L, E, static_cast<T>(scale));                 // q / sqrt(E)
+            kernels::gemm<T>(L, S, E, qs, E, 1, K[b], K.cs, K.rs, scores, S, false);  // qs @ k^T
             if (M) {  // + mask
                 const T* mb = (*M)[b];
                 for (int64_t i = 0; i < L; ++i)
@@ -300,23 +318,25 @@ AttentionSaved attention_forward(const Tensor& qs, const Tensor& k, const Tensor
     return saved;
 }
 
-// dq, dk, dv (rows contiguous) = the gradients of attention(q, k, v) for g = dL/dout, given
-// qs = q / sqrt(E) and ks = k / sqrt(E).
-void attention_backward(const Tensor& g, const Tensor& qs, const Tensor& ks, const Tensor& v,
+// dq, dk, dv (rows contiguous) = the gradients of attention(q, k, v) for g = dL/dout.
+void attention_backward(const Tensor& g, const Tensor& q, const Tensor& k, const Tensor& v,
                         const AttentionSaved& saved, const Tensor& dq, const Tensor& dk, const Tensor& dv) {
-    const size_t nb = static_cast<size_t>(qs.dim() - 2);
-    const int64_t L = qs.size(-2), E = qs.size(-1), S = ks.size(-2), Ev = v.size(-1);
+    const size_t nb = static_cast<size_t>(q.dim() - 2);
+    const int64_t L = q.size(-2), E = q.size(-1), S = k.size(-2), Ev = v.size(-1);
+    const double scale = std::sqrt(static_cast<double>(E));
     XG_CHECK(dq.stride(-1) == 1 && dk.stride(-1) == 1 && dv.stride(-1) == 1, SrcLoc::current(),
              "attention backward: the gradients' rows must be contiguous");
     const int64_t count = L * S == 0 ? 0 : saved.P.numel() / (L * S);
-    XG_DISPATCH_FLOAT(qs.dtype(), T, [&] {
-        const Slices<T> G(g, nb), Q(qs, nb), K(ks, nb), V(v, nb), DQ(dq, nb), DK(dk, nb), DV(dv, nb);
+    XG_DISPATCH_FLOAT(q.dtype(), T, [&] {
+        const Slices<T> G(g, nb), Q(q, nb), K(k, nb), V(v, nb), DQ(dq, nb), DK(dk, nb), DV(dv, nb);
         const T* P = saved.P.data_ptr<T>();
         const double work = static_cast<double>(L * S) * static_cast<double>(2 * E + 2 * Ev);
-        for_each_slice<T>(count, work, 2 * L * S, [&](int64_t b, T* scratch) {
+        for_each_slice<T>(count, work, 2 * L * S + (L + S) * E, [&](int64_t b, T* scratch) {
             const T* p = P + b * L * S;
-            T* a = scratch;              // A, then dA, dP
-            T* ds = scratch + L * S;     // dS
+            T* a = scratch;                  // A, then dA, dP   [L, S]
+            T* ds = a + L * S;               // dS               [L, S]
+            T* qs = ds + L * S;              // q / sqrt(E)      [L, E]
+            T* ks = qs + L * E;              // k / sqrt(E)      [S, E]
             const T* A = p;
             if (saved.drop) {  // A = P * D, recomputed
                 saved.drop->apply(p, a, b * L * S, L * S);
@@ -326,8 +346,10 @@ void attention_backward(const Tensor& g, const Tensor& qs, const Tensor& ks, con
             kernels::gemm<T>(L, S, Ev, G[b], G.rs, G.cs, V[b], V.cs, V.rs, a, S, false);  // dA = g @ v^T
             if (saved.drop) saved.drop->apply(a, a, b * L * S, L * S);                    // dP = dA * D
             for (int64_t i = 0; i < L; ++i) kernels::softmax_backward_row<T>(p + i * S, a + i * S, ds + i * S, S);
-            kernels::gemm<T>(L, E, S, ds, S, 1, K[b], K.rs, K.cs, DQ[b], DQ.rs, false);  // dq = dS @ ks
-            kernels::gemm<T>(S, E, L, ds, 1, S, Q[b], Q.rs, Q.cs, DK[b], DK.rs, false);  // dk = dS^T @ qs
+            divide_into(qs, Q[b], Q.rs, Q.cs, L, E, static_cast<T>(scale));
+            divide_into(ks, K[b], K.rs, K.cs, S, E, static_cast<T>(scale));
+            kernels::gemm<T>(L, E, S, ds, S, 1, ks, E, 1, DQ[b], DQ.rs, false);  // dq = dS @ ks
+            kernels::gemm<T>(S, E, L, ds, 1, S, qs, E, 1, DK[b], DK.rs, false);  // dk = dS^T @ qs
         });
     });
 }
@@ -335,26 +357,19 @@ void attention_backward(const Tensor& g, const Tensor& qs, const Tensor& ks, con
 // F::scaled_dot_product_attention's fused op: q, k, v with the same batch dims.
 Tensor fused_attention(const Tensor& query, const Tensor& key, const Tensor& value, const Tensor& mask,
                        double dropout_p, const SrcLoc& loc) {
-    const double scale = std::sqrt(static_cast<double>(query.size(-1)));
     Shape out_shape = query.shape();
     out_shape.back() = value.size(-1);
     Tensor output = xg::detail::make_empty(out_shape, query.dtype());  // [..., L, Ev]
-    Tensor qs;
-    {
-        NoGradGuard no_grad;
-        qs = div(query, scale, loc);
-    }
-    AttentionSaved saved = attention_forward(qs, key, value, mask, dropout_p, output, loc);
-    qs = Tensor();
+    AttentionSaved saved = attention_forward(query, key, value, mask, dropout_p, output, loc);
     if (autograd::needs_grad({&query, &key, &value})) {
         autograd::attach(output, "ScaledDotProductAttentionBackward0", loc, {query, key, value},
                          [sq = SavedTensor(query), sk = SavedTensor(key), sv = SavedTensor(value),
-                          sp = SavedTensor(saved.P), drop = std::move(saved.drop), scale](const Tensor& g) {
+                          sp = SavedTensor(saved.P), drop = std::move(saved.drop)](const Tensor& g) {
                              const Tensor &q = sq.get(), &k = sk.get(), &v = sv.get();
                              Tensor dq = xg::detail::make_empty(q.shape(), q.dtype());
                              Tensor dk = xg::detail::make_empty(k.shape(), k.dtype());
                              Tensor dv = xg::detail::make_empty(v.shape(), v.dtype());
-                             attention_backward(g, div(q, scale), div(k, scale), v, {sp.get(), drop}, dq, dk, dv);
+                             attention_backward(g, q, k, v, {sp.get(), drop}, dq, dk, dv);
                              return std::vector<Tensor>{dq, dk, dv};
                          });
     }
@@ -369,15 +384,6 @@ Tensor heads_view(const Tensor& t, int64_t part, int64_t embed_dim, int64_t num_
     const int64_t s0 = t.stride(0), s1 = t.stride(1), s2 = t.stride(2);
     return xg::detail::make_view(t, {N, num_heads, L, Dh}, {s1, Dh * s2, s0, s2},
                                  t.storage_offset() + part * embed_dim * s2);
-}
-
-// The heads of part `part` divided by `scale`, computed over the part's [L, N, E] columns (rows
-// of E contiguous values; over the heads' view the rows would be Dh values long, and a loop over
-// short rows costs more than the division) into a fresh [L, N, E] tensor, seen as heads.
-Tensor scaled_heads(const Tensor& t, int64_t part, int64_t embed_dim, int64_t num_heads, double scale) {
-    Tensor columns = xg::detail::make_view(t, {t.size(0), t.size(1), embed_dim}, t.strides(),
-                                           t.storage_offset() + part * embed_dim * t.stride(2));
-    return heads_view(div(columns, scale), 0, embed_dim, num_heads);
 }
 
 // [L, N, W] with the memory order of qkv: sequence-major (contiguous), or batch-major (a view of
@@ -402,23 +408,18 @@ Tensor empty_in_order_of(const Tensor& qkv, int64_t W) {
 Tensor fused_self_attention(const Tensor& qkv, int64_t num_heads, const Tensor& mask, double dropout_p,
                             const SrcLoc& loc) {
     const int64_t E = qkv.size(2) / 3;
-    const double scale = std::sqrt(static_cast<double>(E / num_heads));
     Tensor output = empty_in_order_of(qkv, E);  // [L, N, E]
-    AttentionSaved saved;
-    {
-        NoGradGuard no_grad;
-        saved = attention_forward(scaled_heads(qkv, 0, E, num_heads, scale), heads_view(qkv, 1, E, num_heads),
-                                  heads_view(qkv, 2, E, num_heads), mask, dropout_p, heads_view(output, 0, E, num_heads),
-                                  loc);
-    }
+    AttentionSaved saved = attention_forward(heads_view(qkv, 0, E, num_heads), heads_view(qkv, 1, E, num_heads),
+                                             heads_view(qkv, 2, E, num_heads), mask, dropout_p,
+                                             heads_view(output, 0, E, num_heads), loc);
     if (autograd::needs_grad({&qkv})) {
         autograd::attach(output, "ScaledDotProductAttentionBackward0", loc, {qkv},
-                         [sqkv = SavedTensor(qkv), sp = SavedTensor(saved.P), drop = std::move(saved.drop), scale,
-                          num_heads, E](const Tensor& g) {
+                         [sqkv = SavedTensor(qkv), sp = SavedTensor(saved.P), drop = std::move(saved.drop), num_heads,
+                          E](const Tensor& g) {
                              const Tensor& qkv = sqkv.get();
                              Tensor grad = empty_in_order_of(qkv, 3 * E);  // [L, N, 3E]
-                             attention_backward(heads_view(g, 0, E, num_heads), scaled_heads(qkv, 0, E, num_heads, scale),
-                                                scaled_heads(qkv, 1, E, num_heads, scale), heads_view(qkv, 2, E, num_heads),
+                             attention_backward(heads_view(g, 0, E, num_heads), heads_view(qkv, 0, E, num_heads),
+                                                heads_view(qkv, 1, E, num_heads), heads_view(qkv, 2, E, num_heads),
                                                 {sp.get(), drop}, heads_view(grad, 0, E, num_heads),
                                                 heads_view(grad, 1, E, num_heads), heads_view(grad, 2, E, num_heads));
                              return std::vector<Tensor>{grad};
