@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "core/autograd/node.h"
+#include "core/kernels/exact_inverse.h"
 #include "core/kernels/simd.h"
 #include "core/kernels/strided_loop.h"
 #include "core/ops.h"
@@ -150,15 +151,11 @@ Tensor div(const Tensor& a_in, const Tensor& b_in, SrcLoc loc) {
     Shape shape = broadcast_shapes(a.shape(), b.shape(), "div", loc);
     Tensor out = detail::make_empty(shape, a.dtype());
     XG_DISPATCH_FLOAT(a.dtype(), T, [&] {
-        // Dividing by one number that is a power of two (attention's sqrt(head_dim) = 4 or 8)
-        // is multiplying by its inverse, exactly: both round the same real number. A multiply
-        // runs several times faster than a divide (vdivps is not fully pipelined).
+        // Dividing by one number that is a power of two: multiplying by its inverse, exactly
+        // (core/kernels/exact_inverse.h).
         if (b.numel() == 1) {
-            const T d = *b.data_ptr<T>();
-            int exponent = 0;
-            const T mantissa = std::isfinite(d) ? std::frexp(d, &exponent) : T(0);  // d = mantissa * 2^exponent
-            const T inverse = T(1) / d;
-            if ((mantissa == T(0.5) || mantissa == T(-0.5)) && std::isfinite(inverse) && inverse * d == T(1)) {
+            T inverse = 0;
+            if (kernels::exact_inverse(*b.data_ptr<T>(), &inverse)) {
                 binary_loop<T>(out, a, b, [inverse](auto x, auto) { return x * decltype(x)(inverse); });
                 return;
             }

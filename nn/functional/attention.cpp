@@ -18,6 +18,7 @@
 
 #include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
+#include "core/kernels/exact_inverse.h"
 #include "core/kernels/gemm.h"
 #include "core/kernels/softmax_row.h"
 #include "core/parallel.h"
@@ -259,16 +260,17 @@ void for_each_slice(int64_t count, double work_per_slice, int64_t scratch_size, 
 // DropoutMask::apply), called with the same operands, so the numbers are the same.
 
 // dst [rows, cols] (contiguous) = src / scale, src element (i, j) at src[i * rs + j * cs]: the
-// composed path's q / sqrt(E), one head's rows at a time, with the same division.
+// composed path's q / sqrt(E), one head's rows at a time, with the same bits (a multiply when
+// scale is a power of two, as xg::div does: core/kernels/exact_inverse.h).
 template <class T>
 void divide_into(T* dst, const T* src, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T scale) {
-    for (int64_t i = 0; i < rows; ++i) {
-        T* d = dst + i * cols;
-        const T* r = src + i * rs;
-        if (cs == 1)  // the heads' rows are contiguous: a SIMD loop
-            for (int64_t j = 0; j < cols; ++j) d[j] = r[j] / scale;
-        else
-            for (int64_t j = 0; j < cols; ++j) d[j] = r[j * cs] / scale;
+    T inverse = 0;
+    if (kernels::exact_inverse(scale, &inverse)) {
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = src[i * rs + j * cs] * inverse;
+    } else {
+        for (int64_t i = 0; i < rows; ++i)
+            for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = src[i * rs + j * cs] / scale;
     }
 }
 
