@@ -265,12 +265,16 @@ void for_each_slice(int64_t count, double work_per_slice, int64_t scratch_size, 
 template <class T>
 void divide_into(T* dst, const T* src, int64_t rs, int64_t cs, int64_t rows, int64_t cols, T scale) {
     T inverse = 0;
-    if (kernels::exact_inverse(scale, &inverse)) {
-        for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = src[i * rs + j * cs] * inverse;
-    } else {
-        for (int64_t i = 0; i < rows; ++i)
-            for (int64_t j = 0; j < cols; ++j) dst[i * cols + j] = src[i * rs + j * cs] / scale;
+    const bool multiply = kernels::exact_inverse(scale, &inverse);
+    for (int64_t i = 0; i < rows; ++i) {
+        T* d = dst + i * cols;
+        const T* r = src + i * rs;
+        if (cs == 1 && multiply)  // the heads' rows are contiguous: SIMD loops
+            for (int64_t j = 0; j < cols; ++j) d[j] = r[j] * inverse;
+        else if (cs == 1)
+            for (int64_t j = 0; j < cols; ++j) d[j] = r[j] / scale;
+        else
+            for (int64_t j = 0; j < cols; ++j) d[j] = multiply ? r[j * cs] * inverse : r[j * cs] / scale;
     }
 }
 
