@@ -207,6 +207,12 @@ TEST_CASE("attention: fused, one head alone (its products threaded) and a one-co
     auto expected = xg::autograd::grad({(composed * g).sum()}, {q, k, v});
     CHECK(xg::equal(fused, composed));
     for (size_t i = 0; i < 3; ++i) CHECK(max_abs_diff(grads[i], expected[i]) < 1e-5);
+    // out.sum()'s gradient is one number expanded (all strides 0): read in place by the heads' products
+    xg::manual_seed(3);
+    auto from_sum = xg::autograd::grad({F::scaled_dot_product_attention(q, k, v, mask, 0.1).sum()}, {q, k, v});
+    xg::manual_seed(3);
+    auto composed_sum = xg::autograd::grad({F::scaled_dot_product_attention_with_weights(q, k, v, mask, 0.1).output.sum()}, {q, k, v});
+    for (size_t i = 0; i < 3; ++i) CHECK(max_abs_diff(from_sum[i], composed_sum[i]) < 1e-5);
     xg::set_num_threads(saved);
 }
 
