@@ -43,7 +43,7 @@ struct TrainConfig {
     std::string norm = "pre";                // "pre" (ViT) | "post" (the original Transformer)
     std::string activation = "gelu";         // "gelu" | "relu"
     // ---- optimization
-    int64_t epochs = 15;  // at most this many epochs (the time budget may end training sooner)
+    int64_t epochs = 25;  // at most this many epochs (the time budget may end training sooner)
     int64_t batch_size = 64;
     double lr = 2e-3;            // AdamW's peak learning rate
     double min_lr = 1e-5;        // where the cosine ends
