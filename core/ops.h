@@ -161,7 +161,7 @@ Tensor bmm(const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
 Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, SrcLoc loc = SrcLoc::current());
 namespace detail {
 // out = a @ b written into an existing tensor, whatever its batch and row strides (its rows must
-// be contiguous): a fused op's backward writes gradients straight into the layout its input has.
+// be contiguous): addmm's backward writes a weight's gradient straight into the weight's layout.
 // a and b broadcast over out's batch dims. No autograd.
 void matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, SrcLoc loc = SrcLoc::current());
 }  // namespace detail
@@ -170,7 +170,8 @@ void matmul_into(const Tensor& out, const Tensor& a, const Tensor& b, SrcLoc loc
 Tensor softmax(const Tensor& x, int64_t dim, SrcLoc loc = SrcLoc::current());
 Tensor log_softmax(const Tensor& x, int64_t dim, SrcLoc loc = SrcLoc::current());
 // dL/dx of y = softmax(x, dim) from g = dL/dy and y itself (torch._softmax_backward_data):
-// y * (g - sum(g * y, dim)). Not differentiable; fused ops call it from their backward.
+// y * (g - sum(g * y, dim)). Not differentiable; for the backward of a fused op written with
+// tensors (the fused attention calls its row kernel, core/kernels/softmax_row.h, head by head).
 Tensor softmax_backward_data(const Tensor& grad, const Tensor& output, int64_t dim, SrcLoc loc = SrcLoc::current());
 
 // ---- autograd-aware helpers ---------------------------------------------------------------

@@ -78,13 +78,12 @@ class MersenneTwister {
 
     // The next numbers before tempering, for a caller that tempers only some of them:
     // temper(raw[i]) is the i-th next number, for i < count = min(max, what is left of this block
-    // of 624, at least 1). Nothing is consumed until skip(count).
+    // of 624, at least 1). Nothing is consumed until discard(count).
     const uint32_t* peek(int64_t max, int64_t& count) {
         if (pos_ >= kWords) twist();
         count = std::min<int64_t>(max, kWords - pos_);
         return x_ + pos_;
     }
-    void skip(int64_t count) { pos_ += static_cast<int>(count); }
 
     // Moves on by n numbers without tempering them: what drawing them would leave behind.
     void discard(int64_t n) {
@@ -283,7 +282,7 @@ class Generator {
                 for (int64_t j = 0; j < m; ++j)
                     if ((MersenneTwister::temper(raw[2 * j]) & kHiBits) == thr_hi)
                         o[j] = MersenneTwister::temper(raw[2 * j + 1]) < thr_lo ? T(1) : T(0);
-            engine.skip(2 * m);
+            engine.discard(2 * m);
             i += m;
         }
     }

@@ -16,7 +16,6 @@
 #include <optional>
 #include <vector>
 
-#include "core/autograd/grad_mode.h"
 #include "core/autograd/node.h"
 #include "core/kernels/exact_inverse.h"
 #include "core/kernels/gemm.h"
@@ -203,9 +202,9 @@ bool use_fused(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
 //   dv = A^T @ g,   dA = g @ v^T,    dP = dA * D
 //   dS = P * (dP - sum(dP * P, -1))   (softmax's backward)
 //   dq = dS @ (k / sqrt(E)),         dk = dS^T @ (q / sqrt(E))
-// Every product is written straight into the tensor it belongs in (detail::matmul_into), whatever
-// its strides: for multi-head self-attention that is the heads' place in the packed [L, N, 3E]
-// projection and in the [L, N, E] output (fused_self_attention below).
+// Every product is written straight into the tensor it belongs in (kernels::gemm on the head's
+// rows and strides), whatever its layout: for multi-head self-attention that is the heads' place
+// in the packed [L, N, 3E] projection and in the [L, N, E] output (fused_self_attention below).
 
 struct AttentionSaved {
     Tensor P;                                 // softmax(S)  [..., L, S]

@@ -310,30 +310,30 @@ TEST_CASE("random: bulk bernoulli(p) is uniform<double>() < p draw for draw, tie
         }
         return out;
     };
+    // xgrad's draws of n elements after one draw (so that the pairs straddle the engine's blocks
+    // of 624), against the definition; then the generator must have moved on by exactly two
+    // draws per element.
+    auto check = [&](int64_t n, double p) {
+        xg::manual_seed(11);
+        (void)xg::rand({1});
+        CHECK(xg::bernoulli({n}, p).to_vector<int64_t>() == reference(11, 1, n, p));
+        std::mt19937 after(11);
+        after.discard(static_cast<unsigned long long>(1 + 2 * n));
+        CHECK(xg::randint(1 << 30, {1}).item() == static_cast<double>(after() % (1u << 30)));
+    };
     // p chosen so that the first element's high 21 bits tie with p's: decided by its low draw,
     // once with p just above that element's u and once exactly at it (u < p false).
     std::mt19937 first(11);
-    first();  // the skipped draw below
+    first();  // the skipped draw
     const uint64_t hi = first(), lo = first();
     const uint64_t bits = ((hi << 32) | lo) & ((uint64_t{1} << 53) - 1);
-    for (double p : {0.9, 0.5, 0.0, 1.0, static_cast<double>(bits) * 0x1p-53, static_cast<double>(bits + 1) * 0x1p-53}) {
-        xg::manual_seed(11);
-        (void)xg::rand({1});  // one draw: the pairs now straddle the engine's blocks of 624
-        CHECK(xg::bernoulli({1000}, p).to_vector<int64_t>() == reference(11, 1, 1000, p));
-        std::mt19937 after(11);
-        after.discard(1 + 2000);  // the generator moved on by exactly two draws per element
-        CHECK(xg::randint(1 << 30, {1}).item() == static_cast<double>(after() % (1u << 30)));
-    }
+    for (double p : {0.9, 0.5, 0.0, 1.0, static_cast<double>(bits) * 0x1p-53, static_cast<double>(bits + 1) * 0x1p-53})
+        check(1000, p);
     // From 2^16 elements the draws are shared out over the threads: the same mask on 1 and 2.
     const int saved = xg::get_num_threads();
     for (int threads : {1, 2}) {
         xg::set_num_threads(threads);
-        xg::manual_seed(11);
-        (void)xg::rand({1});
-        CHECK(xg::bernoulli({100003}, 0.9).to_vector<int64_t>() == reference(11, 1, 100003, 0.9));
-        std::mt19937 after(11);
-        after.discard(1 + 2 * 100003);
-        CHECK(xg::randint(1 << 30, {1}).item() == static_cast<double>(after() % (1u << 30)));
+        check(100003, 0.9);
     }
     xg::set_num_threads(saved);
 }
